@@ -1,0 +1,14 @@
+"""taskctl: see and steer background jobs, on Huey with SQLite."""
+
+from taskctl.decorators import periodic, task
+from taskctl.results import CachedResult, latest_result
+
+
+def settings():  # type: ignore[no-untyped-def]
+    "The loaded config.toml, for task modules: `settings().section('github')`."
+    from taskctl.app import settings as _settings
+
+    return _settings()
+
+
+__all__ = ["CachedResult", "latest_result", "periodic", "settings", "task"]

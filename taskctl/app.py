@@ -1,0 +1,221 @@
+"""The one place a Huey instance is built: storage, task modules, schedules, tracking."""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import inspect
+import sqlite3
+import sys
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, tzinfo
+from pathlib import Path
+from typing import Any
+
+from cronsim import CronSim
+from huey import Huey
+from huey.api import TaskWrapper
+
+from taskctl import tracking
+from taskctl.config import Settings, cron_problem, load_settings
+from taskctl.decorators import TaskProxy
+from taskctl.errors import ConfigError, DatabaseError, TaskModuleError, UnknownTask
+from taskctl.storage import JobStorage
+
+
+class TaskctlHuey(Huey):
+    storage_class = JobStorage
+
+    def get_storage(self, **kwargs: Any) -> JobStorage:
+        return JobStorage(self.name, serializer=self.serializer, **kwargs)
+
+
+@dataclass(frozen=True)
+class TaskInfo:
+    name: str
+    proxy: TaskProxy
+    cron: str | None = None
+    schedule_source: str | None = None  # "config" or "code"
+
+    @property
+    def wrapper(self) -> TaskWrapper:
+        return self.proxy.bound()
+
+    @property
+    def kind(self) -> str:
+        return "periodic" if self.cron else "on-demand"
+
+    @property
+    def retries(self) -> int:
+        return self.wrapper.task_class.default_retries
+
+    @property
+    def timeout(self) -> float | None:
+        return self.wrapper.task_class.default_timeout
+
+    def next_run(self, tz: tzinfo | None, after: datetime | None = None) -> datetime | None:
+        if not self.cron:
+            return None
+        start = (after or datetime.now(UTC)).astimezone(tz).replace(microsecond=0)
+        return next(CronSim(self.cron, start))
+
+
+@dataclass
+class App:
+    settings: Settings
+    huey: TaskctlHuey
+    tasks: dict[str, TaskInfo]
+
+    @property
+    def storage(self) -> JobStorage:
+        return self.huey.storage
+
+    def resolve(self, name: str) -> TaskInfo:
+        "A full name, or any unique suffix of one at a dot (`top_repos`, `github.top_repos`)."
+        return self.tasks[resolve_name(name, list(self.tasks))]
+
+    def periodic(self) -> list[TaskInfo]:
+        return [info for info in self.tasks.values() if info.cron]
+
+
+def resolve_name(name: str, names: list[str]) -> str:
+    if name in names:
+        return name
+    matches = [full for full in names if full.endswith("." + name)]
+    if len(matches) == 1:
+        return matches[0]
+    if matches:
+        raise UnknownTask(f"task name {name!r} is ambiguous: {', '.join(matches)}; use the full name")
+    short = {full.rsplit(".", 1)[-1]: full for full in names}
+    close = difflib.get_close_matches(name, names, n=3) or [
+        short[s] for s in difflib.get_close_matches(name.rsplit(".", 1)[-1], list(short), n=3)
+    ]
+    hint = f"; did you mean {' or '.join(close)}?" if close else "; run `taskctl tasks` to list them"
+    raise UnknownTask(f"unknown task {name!r}{hint}")
+
+
+def build_app(settings: Settings) -> App:
+    huey = _open_huey(settings)
+    proxies = _import_tasks(settings)
+    schedules = _config_schedules(settings, [p.name for p in proxies])
+    tasks: dict[str, TaskInfo] = {}
+    for proxy in proxies:
+        cron, source = schedules.get(proxy.name), "config"
+        if cron is None and proxy.cron is not None:
+            cron, source = proxy.cron, "code"
+            if problem := cron_problem(cron):
+                raise ConfigError(f"@periodic({cron!r}) on {proxy.name} is not a valid cron expression: {problem}")
+        if cron is not None:
+            _check_runs_without_arguments(proxy)
+            decorate = huey.periodic_task(cron_matcher(cron, settings.tz), **proxy.options)
+        else:
+            decorate = huey.task(**proxy.options)
+        proxy.wrapper = decorate(proxy.func)
+        tasks[proxy.name] = TaskInfo(proxy.name, proxy, cron, source if cron else None)
+    tracking.install(huey)
+    app = App(settings, huey, tasks)
+    _State.current = app
+    return app
+
+
+class _State:
+    current: App | None = None
+
+
+def current_app() -> App | None:
+    return _State.current
+
+
+def default_app() -> App:
+    "The app for code that runs outside the CLI (a web app calling a task)."
+    return _State.current or build_app(load_settings())
+
+
+def settings() -> Settings:
+    "The settings of the running app, for task modules (`settings().section('github')`)."
+    return default_app().settings
+
+
+def cron_matcher(expr: str, tz: tzinfo | None) -> Any:
+    "Huey's periodic check: does this minute (in the schedule's time zone) match `expr`?"
+
+    def matches(timestamp: datetime) -> bool:
+        minute = timestamp.replace(tzinfo=UTC).astimezone(tz).replace(second=0, microsecond=0)
+        return next(CronSim(expr, minute - timedelta(seconds=1))) == minute
+
+    return matches
+
+
+def open_error(path: Path, exc: sqlite3.Error, busy_timeout: float) -> DatabaseError:
+    "A clear message for a database file SQLite cannot use."
+    text = str(exc)
+    if "locked" in text or "busy" in text:
+        return DatabaseError(
+            f"database {path} is locked by another process for more than {busy_timeout:g}s; "
+            "retry when it is done, or raise [taskctl] busy_timeout"
+        )
+    if "not a database" in text or "malformed" in text:
+        return DatabaseError(
+            f"{path} is not a SQLite database (left untouched); "
+            "point [taskctl] database at a new file or a taskctl database"
+        )
+    return DatabaseError(f"cannot open database {path}: {text}")
+
+
+def _open_huey(settings: Settings) -> TaskctlHuey:
+    path = settings.database
+    if path.is_dir():
+        raise DatabaseError(f"database {path} is a directory; set [taskctl] database to a file path")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return TaskctlHuey(
+            settings.name,
+            filename=str(path),
+            timeout=settings.busy_timeout,
+            synchronous=settings.synchronous,
+            lease=settings.lease,
+        )
+    except sqlite3.Error as exc:
+        raise open_error(path, exc, settings.busy_timeout) from None
+    except OSError as exc:
+        raise DatabaseError(f"cannot create the folder for database {path}: {exc}") from None
+
+
+def _import_tasks(settings: Settings) -> list[TaskProxy]:
+    root = str(settings.root)
+    if root not in sys.path:
+        sys.path.insert(0, root)
+    proxies: list[TaskProxy] = []
+    for name in settings.modules:
+        try:
+            module = importlib.import_module(name)
+        except Exception as exc:
+            raise TaskModuleError(
+                f"cannot import task module {name!r} (listed in {settings.path}): {type(exc).__name__}: {exc}"
+            ) from None
+        proxies += [
+            value
+            for value in vars(module).values()
+            if isinstance(value, TaskProxy) and value.func.__module__ == module.__name__
+        ]
+    return proxies
+
+
+def _config_schedules(settings: Settings, names: list[str]) -> dict[str, str]:
+    resolved = {}
+    for key, cron in settings.schedules.items():
+        try:
+            resolved[resolve_name(key, names)] = cron
+        except UnknownTask as exc:
+            raise ConfigError(f"{settings.path}: [schedules] {key!r}: {exc}") from None
+    return resolved
+
+
+def _check_runs_without_arguments(proxy: TaskProxy) -> None:
+    try:
+        inspect.signature(proxy.func).bind()
+    except TypeError:
+        raise ConfigError(
+            f"{proxy.name} has required arguments, so it cannot run on a schedule; "
+            "give them defaults or drop its schedule"
+        ) from None

@@ -1,0 +1,86 @@
+"""The taskctl command line: parse, call the domain, report. One error path, in `main`."""
+
+from __future__ import annotations
+
+import sqlite3
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import click
+import typer
+from typer.core import TyperGroup
+
+from taskctl.app import open_error
+from taskctl.cli import consumer, jobs, tasks
+from taskctl.cli.state import State
+from taskctl.errors import DatabaseError, TaskctlError
+
+
+class TaskctlGroup(TyperGroup):
+    """Turns every expected failure into one `Error: ...` line and an exit code:
+    2 for usage errors, 1 for runtime errors, never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except sqlite3.Error as exc:
+            obj = ctx.find_object(State)
+            if obj is None or "settings" not in obj.__dict__:
+                raise DatabaseError(f"database error: {exc}") from None
+            raise open_error(obj.settings.database, exc, obj.settings.busy_timeout) from None
+
+    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
+        try:
+            code = super().main(*args, standalone_mode=False, **kwargs)
+        except click.UsageError as exc:
+            command = exc.ctx.command_path if exc.ctx else "taskctl"
+            _fail(f"{exc.format_message()} (see '{command} --help')", exc.exit_code)
+        except click.ClickException as exc:
+            _fail(exc.format_message(), exc.exit_code)
+        except click.Abort:
+            _fail("aborted", 1)
+        except TaskctlError as exc:
+            _fail(str(exc), exc.exit_code)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+def _fail(message: str, code: int) -> None:
+    click.echo(f"Error: {message}", err=True)
+    sys.exit(code)
+
+
+app = typer.Typer(
+    cls=TaskctlGroup,
+    help="See and steer background jobs: a CLI over Huey, with SQLite by default.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.callback()
+def main_options(
+    ctx: typer.Context,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            "-c",
+            help="The config file. Default: $TASKCTL_CONFIG, else ./config.toml.",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """See and steer background jobs: a CLI over Huey, with SQLite by default."""
+    ctx.obj = State(config)
+
+
+app.command("run-consumer")(consumer.run_consumer)
+app.command("enqueue")(jobs.enqueue)
+app.command("status")(jobs.status)
+app.command("tasks")(tasks.list_tasks)
+
+
+def main() -> None:
+    app()

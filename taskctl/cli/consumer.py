@@ -1,0 +1,46 @@
+"""`taskctl run-consumer`: the workers and the periodic scheduler."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+
+import typer
+
+from taskctl.cli.state import state
+from taskctl.config import WORKER_TYPES
+from taskctl.consumer import run_consumer as run
+from taskctl.errors import UsageError
+
+
+def run_consumer(
+    ctx: typer.Context,
+    workers: Annotated[int | None, typer.Option(min=1, help="Worker count. Default: [taskctl] workers.")] = None,
+    no_periodic: Annotated[bool, typer.Option("--no-periodic", help="Do not run periodic tasks.")] = False,
+    burst: Annotated[
+        bool, typer.Option("--burst", help="Run until nothing is queued or running, then exit 0.")
+    ] = False,
+    worker_type: Annotated[str | None, typer.Option(help="thread or process (process enforces task timeouts).")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log every job.")] = False,
+) -> None:
+    """Run the workers and the periodic scheduler until Ctrl+C (running jobs finish first)."""
+    if worker_type is not None and worker_type not in WORKER_TYPES:
+        raise UsageError(f"--worker-type must be one of {', '.join(WORKER_TYPES)}")
+    obj = state(ctx)
+    settings = obj.settings
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger("taskctl").setLevel(logging.INFO)
+    app = obj.app
+    count = workers or settings.workers
+    kind = worker_type or settings.worker_type
+    periodic = "periodic off" if no_periodic or burst else f"{len(app.periodic())} periodic task(s)"
+    typer.echo(
+        f"taskctl consumer: {count} {kind} worker(s), {periodic}, database {settings.database}"
+        + ("" if burst else "; Ctrl+C to stop"),
+        err=True,
+    )
+    run(app, count, periodic=not no_periodic, burst=burst, worker_type=kind)
+    typer.echo("taskctl consumer stopped", err=True)

@@ -1,0 +1,64 @@
+"""`taskctl enqueue` and `taskctl status`."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+
+from taskctl import jobs
+from taskctl.cli.state import console, state
+from taskctl.errors import UsageError
+from taskctl.render import status_view
+from taskctl.storage import to_json
+from taskctl.times import parse_at, parse_duration
+
+
+def enqueue(
+    ctx: typer.Context,
+    task: Annotated[str, typer.Argument(help="Task name: full (tasks.github.top_repos) or a unique suffix.")],
+    params: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="Arguments: ARG or KEY=VALUE; values are JSON when valid JSON, else text. "
+            "Put -- before arguments that start with a dash.",
+            show_default=False,
+        ),
+    ] = None,
+    delay: Annotated[str | None, typer.Option(help="Run after a delay: 90s, 10m, 2h, 1h30m.")] = None,
+    at: Annotated[str | None, typer.Option(help="Run at an ISO 8601 time (local unless it has an offset).")] = None,
+    priority: Annotated[int | None, typer.Option(help="Higher runs first.")] = None,
+    wait: Annotated[bool, typer.Option("--wait", help="Wait for the job and print its result as JSON.")] = False,
+    timeout: Annotated[float, typer.Option(help="With --wait: give up after this many seconds.")] = 60.0,
+) -> None:
+    """Queue a job and print its id (only the id, so scripts can capture it)."""
+    if delay is not None and at is not None:
+        raise UsageError("use --delay or --at, not both")
+    if timeout <= 0:
+        raise UsageError("--timeout must be a positive number of seconds")
+    seconds = parse_duration(delay) if delay is not None else None
+    obj = state(ctx)
+    eta = parse_at(at, obj.settings.tz) if at is not None else None
+    args, kwargs = jobs.parse_call(params or [])
+    info = obj.app.resolve(task)
+    job_id = jobs.enqueue(info, args, kwargs, eta=eta, delay=seconds, priority=priority)
+    if not wait:
+        typer.echo(job_id)
+        return
+    typer.echo(f"job {job_id} queued, waiting…", err=True)
+    typer.echo(to_json(jobs.wait_for(obj.app, obj.registry, job_id, timeout)))
+
+
+def status(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object, for scripts.")] = False,
+    limit: Annotated[int, typer.Option(min=1, help="At most this many jobs per section.")] = 20,
+) -> None:
+    """Show queued, scheduled, running and failed jobs, and the cached results."""
+    obj = state(ctx)
+    snapshot = jobs.snapshot(obj.app, obj.registry, limit)
+    if as_json:
+        typer.echo(json.dumps(snapshot, indent=2, default=str))
+    else:
+        console().print(status_view(snapshot))

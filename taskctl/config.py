@@ -1,0 +1,184 @@
+"""config.toml -> a frozen Settings object.
+
+Every error names the file and the key, so the user knows what to change.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from datetime import datetime, tzinfo
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from cronsim import CronSim, CronSimError
+
+from taskctl.errors import ConfigError
+
+ENV_VAR = "TASKCTL_CONFIG"
+DEFAULT_NAME = "config.toml"
+WORKER_TYPES = ("thread", "process")
+SYNCHRONOUS = ("normal", "full")
+
+
+@dataclass(frozen=True)
+class Settings:
+    path: Path
+    modules: tuple[str, ...]
+    database: Path
+    name: str = "taskctl"
+    workers: int = 2
+    worker_type: str = "thread"
+    synchronous: str = "normal"
+    busy_timeout: float = 5.0
+    lease: float = 60.0
+    poll_interval: float = 1.0
+    timezone: str = "local"
+    schedules: dict[str, str] = field(default_factory=dict)
+    sections: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def root(self) -> Path:
+        return self.path.parent
+
+    @property
+    def tz(self) -> tzinfo | None:
+        "None means the machine's local time zone."
+        return None if self.timezone == "local" else ZoneInfo(self.timezone)
+
+    def resolve(self, path: str | Path) -> Path:
+        "A path from the config, relative to the config file's folder."
+        return (self.root / Path(path).expanduser()).resolve()
+
+    def section(self, name: str) -> dict[str, Any]:
+        "A free-form table of the config, for task modules (`[github]`)."
+        return dict(self.sections.get(name, {}))
+
+
+def find_config(explicit: str | Path | None = None) -> Path:
+    "--config, else $TASKCTL_CONFIG, else ./config.toml."
+    chosen = explicit or os.environ.get(ENV_VAR) or DEFAULT_NAME
+    return Path(chosen).expanduser().resolve()
+
+
+def load_settings(explicit: str | Path | None = None) -> Settings:
+    path = find_config(explicit)
+    if path.is_dir():
+        raise ConfigError(f"config {path} is a directory; pass the config.toml file with --config")
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}; pass --config PATH or set ${ENV_VAR}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config {path} is not valid TOML: {exc}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read config {path}: {exc}") from None
+    return _parse(path, raw)
+
+
+def _parse(path: Path, raw: dict[str, Any]) -> Settings:
+    table = raw.get("taskctl")
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: missing the [taskctl] table (with modules and database)")
+    check = _Checker(path, table)
+    modules = check.required("modules", list)
+    if not modules or not all(isinstance(m, str) and m for m in modules):
+        raise ConfigError(f"{path}: [taskctl] modules must be a list of module names")
+    database = check.required("database", str)
+    known = {
+        "modules",
+        "database",
+        "name",
+        "workers",
+        "worker_type",
+        "synchronous",
+        "busy_timeout",
+        "lease",
+        "poll_interval",
+        "timezone",
+    }
+    unknown = sorted(set(table) - known)
+    if unknown:
+        raise ConfigError(f"{path}: unknown setting [taskctl] {unknown[0]}; known: {', '.join(sorted(known))}")
+    timezone = check.optional("timezone", str, "local")
+    if timezone != "local":
+        try:
+            ZoneInfo(timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ConfigError(
+                f"{path}: [taskctl] timezone {timezone!r} is not a known time zone "
+                "(use 'local' or a name like 'Europe/Paris')"
+            ) from None
+    settings = Settings(
+        path=path,
+        modules=tuple(modules),
+        database=(path.parent / Path(database).expanduser()).resolve(),
+        name=check.optional("name", str, "taskctl"),
+        workers=check.positive("workers", 2, integer=True),
+        worker_type=check.choice("worker_type", WORKER_TYPES),
+        synchronous=check.choice("synchronous", SYNCHRONOUS),
+        busy_timeout=check.positive("busy_timeout", 5.0),
+        lease=check.positive("lease", 60.0),
+        poll_interval=check.positive("poll_interval", 1.0),
+        timezone=timezone,
+        schedules=_schedules(path, raw.get("schedules", {})),
+        sections={k: v for k, v in raw.items() if k not in ("taskctl", "schedules")},
+    )
+    return settings
+
+
+def _schedules(path: Path, table: Any) -> dict[str, str]:
+    if not isinstance(table, dict):
+        raise ConfigError(f'{path}: [schedules] must be a table of task = "cron expression"')
+    for name, expr in table.items():
+        if not isinstance(expr, str):
+            raise ConfigError(f"{path}: [schedules] {name!r} must be a cron expression string")
+        problem = cron_problem(expr)
+        if problem:
+            raise ConfigError(f"{path}: [schedules] {name!r} = {expr!r} is not a valid cron expression: {problem}")
+    return dict(table)
+
+
+def cron_problem(expr: str) -> str | None:
+    "Why `expr` is not a valid five-field cron expression, or None if it is."
+    try:
+        CronSim(expr, datetime(2000, 1, 1))
+    except CronSimError as exc:
+        return str(exc) or "unparseable"
+    return None
+
+
+@dataclass
+class _Checker:
+    path: Path
+    table: dict[str, Any]
+
+    def _fail(self, key: str, want: str) -> ConfigError:
+        return ConfigError(f"{self.path}: [taskctl] {key} must be {want}, got {self.table[key]!r}")
+
+    def required(self, key: str, kind: type) -> Any:
+        if key not in self.table:
+            raise ConfigError(f"{self.path}: [taskctl] {key} is missing")
+        if not isinstance(self.table[key], kind):
+            raise self._fail(key, f"a {kind.__name__}")
+        return self.table[key]
+
+    def optional(self, key: str, kind: type, default: Any) -> Any:
+        if key not in self.table:
+            return default
+        return self.required(key, kind)
+
+    def positive(self, key: str, default: float, integer: bool = False) -> Any:
+        value = self.table.get(key, default)
+        kinds = (int,) if integer else (int, float)
+        if isinstance(value, bool) or not isinstance(value, kinds) or value <= 0:
+            raise self._fail(key, "a positive " + ("integer" if integer else "number"))
+        return value
+
+    def choice(self, key: str, choices: tuple[str, ...]) -> str:
+        value = self.table.get(key, choices[0])
+        if value not in choices:
+            raise self._fail(key, " or ".join(repr(c) for c in choices))
+        return value

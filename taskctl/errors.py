@@ -1,0 +1,37 @@
+"""Domain errors: one line each, turned into `Error: ...` and an exit code by the CLI."""
+
+
+class TaskctlError(Exception):
+    "Something went wrong that the user can fix; the message says how"
+
+    exit_code = 1
+
+
+class UsageError(TaskctlError):
+    "The command line asked for something malformed"
+
+    exit_code = 2
+
+
+class ConfigError(TaskctlError):
+    "config.toml is missing, unreadable or has an invalid setting"
+
+
+class TaskModuleError(TaskctlError):
+    "A task module listed in the config failed to import"
+
+
+class UnknownTask(UsageError):
+    "No registered task has that name"
+
+
+class DatabaseError(TaskctlError):
+    "The database file cannot be used (not SQLite, a directory, locked)"
+
+
+class JobFailed(TaskctlError):
+    "A job that the user waited for did not succeed"
+
+
+class WaitTimeout(TaskctlError):
+    "A job that the user waited for was still unfinished at the deadline"

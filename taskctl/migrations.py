@@ -1,0 +1,87 @@
+"""Append-only schema steps for taskctl's own tables.
+
+Huey's tables (task, schedule, kv, counter) are Huey's: taskctl's are prefixed
+`taskctl_`. Never edit a step that has shipped; add a new one below it.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+migrations = Migrations("taskctl")
+
+
+@migrations()
+def m001_jobs(db: Database) -> None:
+    # One row per job: it is the record *and* the queue entry (data is the
+    # serialized message while the job waits or runs), so the two can never
+    # disagree.
+    db.execute(
+        """
+        CREATE TABLE IF NOT EXISTS taskctl_jobs (
+            id TEXT PRIMARY KEY,
+            queue TEXT NOT NULL,
+            task TEXT,
+            args TEXT,
+            kwargs TEXT,
+            state TEXT NOT NULL,
+            priority REAL NOT NULL DEFAULT 0,
+            eta REAL,
+            seq INTEGER NOT NULL,
+            data BLOB,
+            retries INTEGER NOT NULL DEFAULT 0,
+            enqueued_at REAL NOT NULL,
+            started_at REAL,
+            finished_at REAL,
+            duration REAL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            worker_host TEXT,
+            worker_pid INTEGER,
+            worker_thread TEXT,
+            lease_until REAL,
+            error_type TEXT,
+            error_message TEXT,
+            traceback TEXT,
+            result_preview TEXT
+        )
+        """
+    )
+    db.execute(
+        "CREATE INDEX IF NOT EXISTS taskctl_jobs_queued "
+        "ON taskctl_jobs (queue, priority DESC, seq) WHERE state = 'queued'"
+    )
+    db.execute(
+        "CREATE INDEX IF NOT EXISTS taskctl_jobs_scheduled "
+        "ON taskctl_jobs (queue, eta) WHERE state IN ('scheduled', 'retrying')"
+    )
+    db.execute("CREATE INDEX IF NOT EXISTS taskctl_jobs_state ON taskctl_jobs (queue, state, finished_at)")
+    db.execute(
+        """
+        CREATE TABLE IF NOT EXISTS taskctl_results (
+            queue TEXT NOT NULL,
+            task TEXT NOT NULL,
+            job_id TEXT NOT NULL,
+            value TEXT NOT NULL,
+            computed_at REAL NOT NULL,
+            duration REAL,
+            PRIMARY KEY (queue, task)
+        )
+        """
+    )
+
+
+def migrate(conn: sqlite3.Connection) -> None:
+    "Apply pending steps; BEGIN IMMEDIATE makes concurrent first opens take turns."
+    db = Database(conn, execute_plugins=False)
+    if not migrations.pending(db):
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        migrations.apply(db)
+    except BaseException:
+        conn.rollback()
+        raise
+    conn.commit()

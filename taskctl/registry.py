@@ -1,0 +1,149 @@
+"""The read side of the job record: what `status` and `latest_result` ask.
+
+Every query is indexed and LIMITed, and none unpickles a message, so the
+answers stay quick with 100,000 jobs queued and a million in history.
+`JobRegistry` is the interface; a Redis-backed one can sit beside this one.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable
+from datetime import tzinfo
+from pathlib import Path
+from typing import Any, Protocol
+
+from sqlite_utils import Database
+
+from taskctl.times import iso
+
+STATES = ("queued", "scheduled", "retrying", "running", "succeeded", "failed", "revoked", "expired")
+_JOB_COLUMNS = (
+    "id, task, state, args, kwargs, priority, eta, enqueued_at, started_at, finished_at, "
+    "duration, attempts, worker_host, worker_pid, worker_thread, lease_until, "
+    "error_type, error_message, traceback, result_preview"
+)
+
+
+class JobRegistry(Protocol):
+    def counts(self) -> dict[str, int]: ...
+    def queued(self, limit: int) -> list[dict[str, Any]]: ...
+    def scheduled(self, limit: int) -> list[dict[str, Any]]: ...
+    def running(self, limit: int) -> list[dict[str, Any]]: ...
+    def failed(self, limit: int) -> list[dict[str, Any]]: ...
+    def job(self, job_id: str) -> dict[str, Any] | None: ...
+    def results(self) -> list[dict[str, Any]]: ...
+    def result(self, task: str) -> dict[str, Any] | None: ...
+
+
+class SqliteRegistry:
+    def __init__(self, path: Path, queue: str, tz: tzinfo | None = None, busy_timeout: float = 5.0):
+        self.queue = queue
+        self.tz = tz
+        self.db = Database(sqlite3.connect(path, timeout=busy_timeout), execute_plugins=False)
+
+    @classmethod
+    def read_only(cls, path: Path, queue: str, tz: tzinfo | None = None) -> SqliteRegistry:
+        "For readers that must never create or change the file (a web app)."
+        registry = cls.__new__(cls)
+        registry.queue, registry.tz = queue, tz
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=5.0)
+        registry.db = Database(conn, execute_plugins=False)
+        return registry
+
+    def counts(self) -> dict[str, int]:
+        counts = dict.fromkeys(STATES, 0)
+        for row in self.db.query(
+            "SELECT state, count(*) AS n FROM taskctl_jobs WHERE queue = ? GROUP BY state",
+            [self.queue],
+        ):
+            # 'due' is the moment between the schedule and the queue.
+            state = "queued" if row["state"] == "due" else row["state"]
+            counts[state] = counts.get(state, 0) + row["n"]
+        return counts
+
+    def queued(self, limit: int) -> list[dict[str, Any]]:
+        return self._jobs("state IN ('queued', 'due')", "priority DESC, seq", limit)
+
+    def scheduled(self, limit: int) -> list[dict[str, Any]]:
+        return self._jobs("state IN ('scheduled', 'retrying')", "eta, seq", limit)
+
+    def running(self, limit: int) -> list[dict[str, Any]]:
+        return self._jobs("state = 'running'", "started_at", limit)
+
+    def failed(self, limit: int) -> list[dict[str, Any]]:
+        return self._jobs("state = 'failed'", "finished_at DESC", limit)
+
+    def job(self, job_id: str) -> dict[str, Any] | None:
+        jobs = self._jobs("id = ?", "id", 1, [job_id])
+        return jobs[0] if jobs else None
+
+    def results(self) -> list[dict[str, Any]]:
+        rows = self.db.query(
+            "SELECT task, job_id, value, computed_at, duration FROM taskctl_results WHERE queue = ? ORDER BY task",
+            [self.queue],
+        )
+        return [self._result(row) for row in rows]
+
+    def result(self, task: str) -> dict[str, Any] | None:
+        "The cached result of `task`, by full name or a unique suffix."
+        rows = list(
+            self.db.query(
+                "SELECT task, job_id, value, computed_at, duration FROM taskctl_results "
+                "WHERE queue = ? AND (task = ? OR task LIKE ? ESCAPE '\\') ORDER BY task = ? DESC",
+                [self.queue, task, "%." + _escape_like(task), task],
+            )
+        )
+        if not rows or (len(rows) > 1 and rows[0]["task"] != task):
+            return None
+        return self._result(rows[0])
+
+    def _jobs(self, where: str, order: str, limit: int, params: Iterable[Any] = ()) -> list[dict[str, Any]]:
+        sql = f"SELECT {_JOB_COLUMNS} FROM taskctl_jobs WHERE queue = ? AND {where} ORDER BY {order} LIMIT ?"
+        return [self._job(row) for row in self.db.query(sql, [self.queue, *params, limit])]
+
+    def _job(self, row: dict[str, Any]) -> dict[str, Any]:
+        worker = None
+        if row["worker_host"]:
+            worker = f"{row['worker_host']}:{row['worker_pid']}/{row['worker_thread']}"
+        error = None
+        if row["error_type"]:
+            error = f"{row['error_type']}: {row['error_message']}" if row["error_message"] else row["error_type"]
+        return {
+            "id": row["id"],
+            "task": row["task"],
+            "state": "queued" if row["state"] == "due" else row["state"],
+            "args": _loads(row["args"], []),
+            "kwargs": _loads(row["kwargs"], {}),
+            "priority": int(row["priority"]) if row["priority"] == int(row["priority"]) else row["priority"],
+            "eta": iso(row["eta"], self.tz),
+            "enqueued_at": iso(row["enqueued_at"], self.tz),
+            "started_at": iso(row["started_at"], self.tz),
+            "finished_at": iso(row["finished_at"], self.tz),
+            "duration": row["duration"],
+            "attempts": row["attempts"],
+            "worker": worker,
+            "error": error,
+            "error_type": row["error_type"],
+            "traceback": row["traceback"],
+            "result_preview": row["result_preview"],
+        }
+
+    def _result(self, row: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "task": row["task"],
+            "job_id": row["job_id"],
+            "value": json.loads(row["value"]),
+            "computed_at": iso(row["computed_at"], self.tz),
+            "computed_at_epoch": row["computed_at"],
+            "duration": row["duration"],
+        }
+
+
+def _loads(text: str | None, default: Any) -> Any:
+    return default if text is None else json.loads(text)
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

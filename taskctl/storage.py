@@ -1,0 +1,357 @@
+"""Huey's SQLite storage, with the queue and the schedule kept in taskctl's job table.
+
+Huey deletes a message the moment a worker takes it. Here a job's row *is* its
+queue entry: enqueue inserts it, dequeue claims it (running, which worker, a
+lease), the outcome clears the message and records what happened. Each of
+those is one SQLite transaction, so the record and the queue cannot disagree.
+
+All of taskctl's write-side SQL lives here; the read side is in registry.py.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from huey.constants import EmptyData
+from huey.registry import Message
+from huey.serializer import Serializer
+from huey.storage import SqliteStorage
+
+from taskctl.migrations import migrate
+from taskctl.times import to_epoch
+
+PREVIEW_CHARS = 200
+WAITING = ("scheduled", "retrying")
+FINAL = ("succeeded", "failed", "revoked", "expired")
+
+_UPSERT = """
+INSERT INTO taskctl_jobs
+    (id, queue, task, args, kwargs, state, priority, eta, seq, data, retries, enqueued_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (id) DO UPDATE SET
+    -- A running job sent back to the schedule is a retry waiting for its delay.
+    state = CASE WHEN excluded.state = 'scheduled' AND state = 'running'
+                 THEN 'retrying' ELSE excluded.state END,
+    priority = excluded.priority, eta = excluded.eta, seq = excluded.seq,
+    data = excluded.data, retries = excluded.retries, lease_until = NULL
+"""
+
+
+@dataclass(frozen=True)
+class Worker:
+    host: str
+    pid: int
+    thread: str
+
+    @classmethod
+    def current(cls) -> Worker:
+        return cls(socket.gethostname(), os.getpid(), threading.current_thread().name)
+
+
+def to_json(value: Any) -> str:
+    "JSON for anything a task takes or returns; what JSON cannot hold becomes a string."
+    return json.dumps(value, default=str, ensure_ascii=False)
+
+
+def preview(value: Any) -> str:
+    text = to_json(value)
+    return text if len(text) <= PREVIEW_CHARS else text[: PREVIEW_CHARS - 1] + "…"
+
+
+class JobStorage(SqliteStorage):
+    """SqliteStorage whose queue and schedule are rows of `taskctl_jobs`."""
+
+    def __init__(
+        self,
+        name: str = "huey",
+        filename: str = "huey.db",
+        serializer: Serializer | None = None,
+        synchronous: str = "normal",
+        lease: float = 60.0,
+        **kwargs: Any,
+    ) -> None:
+        self.serializer = serializer or Serializer()
+        self.synchronous = synchronous
+        self.lease = lease
+        self._last_seq = 0
+        self._seq_lock = threading.Lock()
+        super().__init__(name, filename, **kwargs)
+
+    def _create_connection(self) -> sqlite3.Connection:
+        conn = super()._create_connection()
+        # Huey leaves SQLite at FULL; in WAL mode NORMAL is still crash-safe
+        # (only the last commits can be lost on power failure) and 3-5x faster.
+        conn.execute(f"pragma synchronous={self.synchronous}")
+        return conn
+
+    def initialize_schema(self) -> None:
+        super().initialize_schema()
+        with self.lock:
+            migrate(self.conn)
+
+    # -- what Huey calls ------------------------------------------------
+
+    def enqueue(self, data: bytes, priority: float | None = None) -> None:
+        message = self._message(data)
+        eta = to_epoch(message.eta) if message and message.eta else None
+        state = "scheduled" if eta and eta > time.time() else "queued"
+        self._upsert(data, message, state, priority, eta)
+
+    def add_to_schedule(self, data: bytes, ts: datetime) -> None:
+        message = self._message(data)
+        priority = message.priority if message else None
+        self._upsert(data, message, "scheduled", priority, to_epoch(ts))
+
+    def dequeue(self) -> bytes | None:
+        # A cheap read first, so idle workers do not take the write lock.
+        if not self.sql(
+            "SELECT 1 FROM taskctl_jobs WHERE queue = ? AND state = 'queued' LIMIT 1",
+            (self.name,),
+            results=True,
+        ):
+            return None
+        worker = Worker.current()
+        now = time.time()
+        with self.db(commit=True) as curs:
+            row = curs.execute(
+                "SELECT id, data FROM taskctl_jobs WHERE queue = ? AND state = 'queued' "
+                "ORDER BY priority DESC, seq LIMIT 1",
+                (self.name,),
+            ).fetchone()
+            if row is None:
+                return None
+            curs.execute(
+                "UPDATE taskctl_jobs SET state = 'running', started_at = ?, "
+                "finished_at = NULL, attempts = attempts + 1, worker_host = ?, "
+                "worker_pid = ?, worker_thread = ?, lease_until = ? WHERE id = ?",
+                (now, worker.host, worker.pid, worker.thread, now + self.lease, row[0]),
+            )
+            return row[1]
+
+    def queue_size(self) -> int:
+        return self._count("state = 'queued'")
+
+    def enqueued_items(self, limit: int | None = None) -> list[bytes]:
+        return self._data("state = 'queued'", "priority DESC, seq", limit)
+
+    def flush_queue(self) -> None:
+        self._delete("state = 'queued'")
+
+    def read_schedule(self, ts: datetime) -> list[bytes]:
+        # Due jobs move to 'due' rather than vanish: Huey enqueues them right
+        # after this call, and a lease brings them back if it never does.
+        now = time.time()
+        with self.db(commit=True) as curs:
+            rows = curs.execute(
+                "SELECT id, data FROM taskctl_jobs WHERE queue = ? "
+                "AND state IN ('scheduled', 'retrying') AND eta <= ? ORDER BY eta, seq",
+                (self.name, to_epoch(ts)),
+            ).fetchall()
+            for chunk in _chunks([r[0] for r in rows], 500):
+                curs.execute(
+                    "UPDATE taskctl_jobs SET state = 'due', lease_until = ? "
+                    f"WHERE id IN ({','.join('?' * len(chunk))})",
+                    (now + self.lease, *chunk),
+                )
+        return [data for _, data in rows]
+
+    def schedule_size(self) -> int:
+        return self._count("state IN ('scheduled', 'retrying')")
+
+    def scheduled_items(self, limit: int | None = None) -> list[bytes]:
+        return self._data("state IN ('scheduled', 'retrying')", "eta, seq", limit)
+
+    def flush_schedule(self) -> None:
+        self._delete("state IN ('scheduled', 'retrying', 'due')")
+
+    # -- what the tracking hooks call -----------------------------------
+
+    def record_success(self, job_id: str, value: Any) -> None:
+        "The job succeeded: clear its message, keep a preview, cache the whole value."
+        now = time.time()
+        with self.db(commit=True) as curs:
+            curs.execute(
+                "UPDATE taskctl_jobs SET state = 'succeeded', data = NULL, lease_until = NULL, "
+                "finished_at = ?1, duration = ?1 - started_at, result_preview = ?2, "
+                "error_type = NULL, error_message = NULL, traceback = NULL WHERE id = ?3",
+                (now, preview(value), job_id),
+            )
+            curs.execute(
+                "INSERT OR REPLACE INTO taskctl_results "
+                "(queue, task, job_id, value, computed_at, duration) "
+                "SELECT queue, task, id, ?, finished_at, duration FROM taskctl_jobs "
+                "WHERE id = ? AND task IS NOT NULL",
+                (to_json(value), job_id),
+            )
+
+    def record_error(self, job_id: str, exc: BaseException, tb: str, final: bool) -> None:
+        "An attempt raised. A final failure clears the message; a retry keeps the job where Huey puts it."
+        now = time.time()
+        error = (type(exc).__name__, str(exc), tb)
+        if final:
+            self.sql(
+                "UPDATE taskctl_jobs SET state = 'failed', data = NULL, lease_until = NULL, "
+                "finished_at = ?, duration = ? - started_at, error_type = ?, "
+                "error_message = ?, traceback = ? WHERE id = ?",
+                (now, now, *error, job_id),
+                commit=True,
+            )
+        else:
+            self.sql(
+                "UPDATE taskctl_jobs SET duration = ? - started_at, error_type = ?, "
+                "error_message = ?, traceback = ? WHERE id = ?",
+                (now, *error, job_id),
+                commit=True,
+            )
+
+    def record_skipped(self, job_id: str, state: str) -> None:
+        "Revoked or expired: taken from the queue but never run, so not an attempt."
+        self.sql(
+            "UPDATE taskctl_jobs SET state = ?, data = NULL, lease_until = NULL, "
+            "finished_at = ?, attempts = max(attempts - 1, 0) WHERE id = ?",
+            (state, time.time(), job_id),
+            commit=True,
+        )
+
+    def requeue_interrupted(self, job_id: str) -> None:
+        "The consumer stopped mid-run: the job goes back to the queue to run again."
+        self.sql(
+            "UPDATE taskctl_jobs SET state = 'queued', lease_until = NULL, "
+            "error_type = 'Interrupted', error_message = 'the consumer stopped during this attempt' "
+            "WHERE id = ? AND state = 'running' AND data IS NOT NULL",
+            (job_id,),
+            commit=True,
+        )
+
+    def renew_leases(self, host: str, pids: Iterable[int]) -> int:
+        "Heartbeat: this consumer's running jobs are still alive."
+        pids = list(pids)
+        with self.db(commit=True) as curs:
+            curs.execute(
+                "UPDATE taskctl_jobs SET lease_until = ? WHERE queue = ? AND state = 'running' "
+                f"AND worker_host = ? AND worker_pid IN ({','.join('?' * len(pids))})",
+                (time.time() + self.lease, self.name, host, *pids),
+            )
+            return curs.rowcount
+
+    def recover_lost(self, host: str, alive: Iterable[int] = ()) -> int:
+        """Jobs whose worker is gone: its lease ran out, or it was on this host and
+        its process is dead. A job with retries left goes back to the queue,
+        otherwise it fails as lost. Returns how many were found."""
+        now = time.time()
+        alive = set(alive)
+        with self.db(commit=True) as curs:
+            rows = curs.execute(
+                "SELECT id, state, worker_host, worker_pid, lease_until FROM taskctl_jobs "
+                "WHERE queue = ? AND state IN ('running', 'due')",
+                (self.name,),
+            ).fetchall()
+            lost = [
+                (job_id, state)
+                for job_id, state, w_host, w_pid, lease in rows
+                if (lease or 0) < now
+                or (state == "running" and w_host == host and w_pid not in alive and not _pid_alive(w_pid))
+            ]
+            for job_id, state in lost:
+                if state == "due":
+                    curs.execute("UPDATE taskctl_jobs SET state = 'queued' WHERE id = ?", (job_id,))
+                    continue
+                curs.execute(
+                    "UPDATE taskctl_jobs SET lease_until = NULL, error_type = 'WorkerLost', "
+                    "error_message = 'the worker running this job stopped without finishing it', "
+                    "state = CASE WHEN retries > 0 THEN 'queued' ELSE 'failed' END, "
+                    "data = CASE WHEN retries > 0 THEN data END, "
+                    "finished_at = CASE WHEN retries > 0 THEN NULL ELSE ?1 END, "
+                    "retries = max(retries - 1, 0) WHERE id = ?2",
+                    (now, job_id),
+                )
+        return len(lost)
+
+    def is_idle(self) -> bool:
+        "Nothing queued, running, or due to run now (for `run-consumer --burst`)."
+        return not self.sql(
+            "SELECT 1 FROM taskctl_jobs WHERE queue = ?1 AND (state IN ('queued', 'running', 'due') "
+            "OR (state IN ('scheduled', 'retrying') AND eta <= ?2)) LIMIT 1",
+            (self.name, time.time()),
+            results=True,
+        )
+
+    def peek_result(self, job_id: str) -> Any:
+        "Huey's stored return value for a job, left in place; EmptyData if none."
+        data = self.peek_data(job_id)
+        return data if data is EmptyData else self.serializer.deserialize(data)
+
+    # -- helpers --------------------------------------------------------
+
+    def _message(self, data: bytes) -> Message | None:
+        "The job the bytes describe; None for bytes that are not a Huey message."
+        try:
+            message = self.serializer.deserialize(bytes(data))
+        except Exception:
+            return None
+        return message if isinstance(message, Message) else None
+
+    def _next_seq(self) -> int:
+        # Enqueue order across processes, strictly increasing within one.
+        with self._seq_lock:
+            self._last_seq = max(time.time_ns(), self._last_seq + 1)
+            return self._last_seq
+
+    def _upsert(
+        self,
+        data: bytes,
+        message: Message | None,
+        state: str,
+        priority: float | None,
+        eta: float | None,
+    ) -> None:
+        if message is None:
+            job_id, task, args, kwargs, retries = uuid.uuid4().hex, None, None, None, 0
+        else:
+            job_id, task = message.id, message.name
+            args, kwargs = to_json(list(message.args or ())), to_json(message.kwargs or {})
+            retries = message.retries or 0
+        params = (job_id, self.name, task, args, kwargs, state, priority or 0, eta)
+        params += (self._next_seq(), self.to_blob(data), retries, time.time())
+        self.sql(_UPSERT, params, commit=True)
+
+    def _count(self, where: str) -> int:
+        sql = f"SELECT count(*) FROM taskctl_jobs WHERE queue = ? AND {where}"
+        return self.sql(sql, (self.name,), results=True)[0][0]
+
+    def _data(self, where: str, order: str, limit: int | None) -> list[bytes]:
+        sql = f"SELECT data FROM taskctl_jobs WHERE queue = ? AND {where} ORDER BY {order}"
+        params: tuple[Any, ...] = (self.name,)
+        if limit is not None:
+            sql, params = sql + " LIMIT ?", (self.name, limit)
+        return [data for (data,) in self.sql(sql, params, results=True)]
+
+    def _delete(self, where: str) -> None:
+        self.sql(f"DELETE FROM taskctl_jobs WHERE queue = ? AND {where}", (self.name,), commit=True)
+
+
+def _chunks(items: list[str], size: int) -> Iterable[list[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _pid_alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

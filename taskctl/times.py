@@ -1,0 +1,79 @@
+"""Times as taskctl stores and shows them: epoch seconds inside, ISO 8601 outside."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta, tzinfo
+
+from taskctl.errors import UsageError
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
+
+
+def to_epoch(moment: datetime) -> float:
+    "Huey's naive datetimes are UTC (the app is built with utc=True)."
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
+
+
+def iso(epoch: float | None, tz: tzinfo | None = None) -> str | None:
+    "ISO 8601 with offset, in `tz` (None: local time), to the second."
+    if epoch is None:
+        return None
+    return datetime.fromtimestamp(epoch, UTC).astimezone(tz).isoformat(timespec="seconds")
+
+
+def parse_duration(text: str, option: str = "--delay") -> float:
+    "'90s', '10m', '2h', '1h30m', '1.5d' or plain seconds -> seconds."
+    cleaned = text.strip().lower()
+    try:
+        seconds = float(cleaned)
+    except ValueError:
+        parts = _DURATION.findall(cleaned)
+        if not parts or "".join(n + u for n, u in parts) != cleaned:
+            raise UsageError(
+                f"{option} {text!r} is not a duration; use a number of seconds or units like 90s, 10m, 2h, 1h30m, 7d"
+            ) from None
+        seconds = sum(float(n) * _UNITS[u] for n, u in parts)
+    if seconds < 0 or seconds != seconds:
+        raise UsageError(f"{option} {text!r} must not be negative")
+    return seconds
+
+
+def parse_at(text: str, tz: tzinfo | None = None, now: datetime | None = None) -> datetime:
+    "An ISO 8601 time in the future; without an offset it is in `tz` (None: local)."
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise UsageError(
+            f"--at {text!r} is not an ISO 8601 time; use e.g. 2026-12-01T09:30 or 2026-12-01T09:30:00+01:00"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=tz) if tz else moment.astimezone()
+    now = now or datetime.now(UTC)
+    if moment < now - timedelta(seconds=1):
+        raise UsageError(
+            f"--at {text!r} is in the past (now is {now.astimezone(tz).isoformat(timespec='seconds')}); "
+            "give a future time, or leave --at out to run now"
+        )
+    return moment
+
+
+def human_duration(seconds: float | None) -> str:
+    "A short human duration: 850ms, 12.3s, 4m05s, 3h02m, 2d04h."
+    if seconds is None:
+        return ""
+    if seconds < 1:
+        return f"{seconds * 1000:.0f}ms"
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return f"{hours}h{minutes:02d}m"
+    days, hours = divmod(hours, 24)
+    return f"{days}d{hours:02d}h"

@@ -1,0 +1,37 @@
+"""Huey's signals and post-execute hook -> the job record.
+
+The storage sees the queue; what it cannot see (the return value, errors and
+tracebacks, retries, revokes, expiry, interrupted runs) arrives here. Huey
+logs and swallows exceptions from hooks and receivers, so a failure to record
+never fails a task.
+"""
+
+from __future__ import annotations
+
+import traceback
+from typing import Any
+
+from huey import signals
+from huey.api import Huey, Task
+
+from taskctl.storage import JobStorage
+
+
+def install(huey: Huey) -> None:
+    storage: JobStorage = huey.storage
+
+    @huey.post_execute(name="taskctl.record")
+    def record_outcome(task: Task, value: Any, exc: BaseException | None) -> None:
+        if exc is None:
+            storage.record_success(task.id, value)
+        else:
+            tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+            storage.record_error(task.id, exc, tb, final=not task.retries)
+
+    @huey.signal(signals.SIGNAL_REVOKED, signals.SIGNAL_EXPIRED)
+    def record_skipped(signal: str, task: Task) -> None:
+        storage.record_skipped(task.id, "revoked" if signal == signals.SIGNAL_REVOKED else "expired")
+
+    @huey.signal(signals.SIGNAL_INTERRUPTED)
+    def record_interrupted(signal: str, task: Task) -> None:
+        storage.requeue_interrupted(task.id)

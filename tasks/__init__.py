@@ -1,0 +1,1 @@
+"""Example task modules shipped with taskctl. Each is listed in config.toml."""
