@@ -278,10 +278,12 @@ class JobStorage(SqliteStorage):
         return len(lost)
 
     def is_idle(self) -> bool:
-        "Nothing queued, running, or due to run now (for `run-consumer --burst`)."
+        """Nothing queued, running, waiting for a retry, or due now (for `--burst`).
+        Jobs delayed to a later time do not count: they are not work for this run."""
         return not self.sql(
-            "SELECT 1 FROM taskctl_jobs WHERE queue = ?1 AND (state IN ('queued', 'running', 'due') "
-            "OR (state IN ('scheduled', 'retrying') AND eta <= ?2)) LIMIT 1",
+            "SELECT 1 FROM taskctl_jobs WHERE queue = ?1 "
+            "AND (state IN ('queued', 'running', 'due', 'retrying') "
+            "OR (state = 'scheduled' AND eta <= ?2)) LIMIT 1",
             (self.name, time.time()),
             results=True,
         )

@@ -28,17 +28,18 @@ def iso(epoch: float | None, tz: tzinfo | None = None) -> str | None:
 def parse_duration(text: str, option: str = "--delay") -> float:
     "'90s', '10m', '2h', '1h30m', '1.5d' or plain seconds -> seconds."
     cleaned = text.strip().lower()
+    negative, body = cleaned.startswith("-"), cleaned.lstrip("+-")
     try:
-        seconds = float(cleaned)
+        seconds = float(body)
     except ValueError:
-        parts = _DURATION.findall(cleaned)
-        if not parts or "".join(n + u for n, u in parts) != cleaned:
+        parts = _DURATION.findall(body)
+        if not parts or "".join(n + u for n, u in parts) != body:
             raise UsageError(
                 f"{option} {text!r} is not a duration; use a number of seconds or units like 90s, 10m, 2h, 1h30m, 7d"
             ) from None
         seconds = sum(float(n) * _UNITS[u] for n, u in parts)
-    if seconds < 0 or seconds != seconds:
-        raise UsageError(f"{option} {text!r} must not be negative")
+    if negative or seconds != seconds or seconds == float("inf"):
+        raise UsageError(f"{option} {text!r} must not be negative or infinite; use e.g. 90s or 10m")
     return seconds
 
 

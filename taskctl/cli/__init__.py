@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 from typing import Annotated, Any
 
-import click
 import typer
 from typer.core import TyperGroup
 
@@ -21,7 +20,7 @@ class TaskctlGroup(TyperGroup):
     """Turns every expected failure into one `Error: ...` line and an exit code:
     2 for usage errors, 1 for runtime errors, never a traceback."""
 
-    def invoke(self, ctx: click.Context) -> Any:
+    def invoke(self, ctx: typer.Context) -> Any:
         try:
             return super().invoke(ctx)
         except sqlite3.Error as exc:
@@ -33,20 +32,21 @@ class TaskctlGroup(TyperGroup):
     def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
         try:
             code = super().main(*args, standalone_mode=False, **kwargs)
-        except click.UsageError as exc:
-            command = exc.ctx.command_path if exc.ctx else "taskctl"
-            _fail(f"{exc.format_message()} (see '{command} --help')", exc.exit_code)
-        except click.ClickException as exc:
-            _fail(exc.format_message(), exc.exit_code)
-        except click.Abort:
-            _fail("aborted", 1)
         except TaskctlError as exc:
             _fail(str(exc), exc.exit_code)
+        except typer.TyperException as exc:  # Typer's own (vendored click) usage errors
+            if type(exc).__name__ == "NoArgsIsHelpError":
+                sys.exit(2)  # the help text is already printed
+            ctx = getattr(exc, "ctx", None)
+            hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+            _fail(f"{exc.format_message()}{hint}", exc.exit_code)
+        except typer.Abort:
+            _fail("aborted", 1)
         sys.exit(code if isinstance(code, int) else 0)
 
 
 def _fail(message: str, code: int) -> None:
-    click.echo(f"Error: {message}", err=True)
+    typer.echo(f"Error: {message}", err=True)
     sys.exit(code)
 
 

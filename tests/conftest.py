@@ -1,0 +1,194 @@
+"""Each test gets its own project folder: a config.toml, a task module with a
+unique name (so in-process CLI runs never share an imported module), and a
+real SQLite file."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from taskctl.cli import app
+
+TASK_MODULE = '''
+import time
+from pathlib import Path
+
+from taskctl import periodic, task
+
+
+@task()
+def add(a, b=0):
+    return a + b
+
+
+@task()
+def echo(value=None):
+    return value
+
+
+@task()
+def boom(message="boom"):
+    raise ValueError(message)
+
+
+@task(retries=2)
+def flaky(marker, failures=1):
+    """Fails `failures` times, then succeeds; counts attempts in the file `marker`."""
+    path = Path(marker)
+    attempt = int(path.read_text()) + 1 if path.exists() else 1
+    path.write_text(str(attempt))
+    if attempt <= failures:
+        raise RuntimeError(f"attempt {attempt} fails")
+    return f"ok after {attempt}"
+
+
+@task()
+def slow(seconds=1.0, marker=None):
+    if marker:
+        Path(marker).write_text("started")
+    time.sleep(seconds)
+    return seconds
+
+
+@task(retries=1)
+def slow_retried(seconds=1.0, marker=None):
+    if marker and Path(marker).exists():
+        return "second run"
+    if marker:
+        Path(marker).write_text("started")
+    time.sleep(seconds)
+    return "first run"
+
+
+@task()
+def sample():
+    return {"value": 42}
+
+
+@periodic("0 0 1 1 *")
+def yearly():
+    return "happy new year"
+'''
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class Project:
+    root: Path
+    module: str
+
+    @property
+    def config(self) -> Path:
+        return self.root / "config.toml"
+
+    @property
+    def database(self) -> Path:
+        return self.root / "taskctl.db"
+
+    def write_config(self, extra: str = "", schedules: str = "", taskctl: str = "") -> None:
+        text = f"""
+            [taskctl]
+            modules = ["{self.module}"]
+            database = "taskctl.db"
+            poll_interval = 0.1
+            {taskctl}
+
+            [schedules]
+            {schedules}
+
+            {extra}
+        """
+        self.config.write_text(textwrap.dedent(text))
+
+    def cli(self, *args: str, config: bool = True) -> Any:
+        argv = ["--config", str(self.config), *args] if config else list(args)
+        return CliRunner().invoke(app, argv)
+
+    def ok(self, *args: str) -> str:
+        result = self.cli(*args)
+        assert result.exit_code == 0, (result.stdout, result.stderr)
+        return result.stdout
+
+    def enqueue(self, *args: str) -> str:
+        return self.ok("enqueue", *args).strip()
+
+    def status(self) -> dict[str, Any]:
+        return json.loads(self.ok("status", "--json", "--limit", "100"))
+
+    def job(self, job_id: str) -> dict[str, Any]:
+        from taskctl.registry import SqliteRegistry
+
+        found = SqliteRegistry(self.database, "taskctl").job(job_id)
+        assert found is not None, f"no job {job_id}"
+        return found
+
+    def command(self, *args: str) -> list[str]:
+        return [sys.executable, "-m", "taskctl", "--config", str(self.config), *args]
+
+    def run(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            self.command(*args), capture_output=True, text=True, timeout=timeout, cwd=self.root, env=_env()
+        )
+
+    def burst(self, *args: str) -> subprocess.CompletedProcess[str]:
+        done = self.run("run-consumer", "--burst", *args)
+        assert done.returncode == 0, done.stderr
+        return done
+
+    def start_consumer(self, *args: str) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            self.command("run-consumer", *args),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=self.root,
+            env=_env(),
+        )
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(ROOT)
+    return env
+
+
+def wait_until(condition: Any, timeout: float = 20.0, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def stop(process: subprocess.Popen[str], sig: int = signal.SIGINT, timeout: float = 30) -> tuple[str, str]:
+    process.send_signal(sig)
+    try:
+        return process.communicate(timeout=timeout)
+    finally:
+        if process.poll() is None:
+            process.kill()
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Project:
+    monkeypatch.delenv("TASKCTL_CONFIG", raising=False)
+    module = f"jobs_{uuid.uuid4().hex[:10]}"
+    (tmp_path / f"{module}.py").write_text(TASK_MODULE)
+    proj = Project(tmp_path, module)
+    proj.write_config()
+    return proj

@@ -1,0 +1,141 @@
+"""Bad input: one `Error:` line on stderr, exit 2 for usage and 1 for runtime errors,
+no traceback, and nothing destroyed."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import datetime, timedelta
+
+import pytest
+
+
+def assert_one_line_error(result, code: int, *fragments: str) -> str:
+    assert result.exit_code == code, (result.stdout, result.stderr)
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("Error: ")
+    assert "Traceback" not in result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+    return lines[0]
+
+
+def test_unknown_task_suggests_close_names(project):
+    result = project.cli("enqueue", "ad")
+    assert_one_line_error(result, 2, "unknown task 'ad'", "did you mean", ".add")
+
+
+def test_ambiguous_suffix_lists_the_candidates(project, tmp_path):
+    (tmp_path / "other_tasks_x.py").write_text("from taskctl import task\n\n@task()\ndef add(a):\n    return a\n")
+    project.write_config(taskctl="", extra="")
+    text = project.config.read_text().replace(
+        f'modules = ["{project.module}"]', f'modules = ["{project.module}", "other_tasks_x"]'
+    )
+    project.config.write_text(text)
+    assert_one_line_error(project.cli("enqueue", "add", "1"), 2, "ambiguous", "other_tasks_x.add")
+
+
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["add", "my-key=3"], "malformed KEY=VALUE"),
+        (["add", "=3"], "malformed KEY=VALUE"),
+        (["add", "b=1", "2"], "follows KEY=VALUE"),
+        (["add", "1", "2", "3"], "too many positional arguments"),
+        (["add", "1", "c=1"], "unexpected keyword argument 'c'"),
+        (["add", "b=1"], "missing a required argument: 'a'"),
+        (["add", "1", "--delay", "-5s"], "must not be negative"),
+        (["add", "1", "--delay", "soon"], "is not a duration"),
+        (["add", "1", "--at", "tomorrow"], "is not an ISO 8601 time"),
+        (["add", "1", "--delay", "1m", "--at", "2100-01-01T00:00"], "not both"),
+    ],
+)
+def test_malformed_arguments_are_usage_errors(project, args, fragment):
+    assert_one_line_error(project.cli("enqueue", *args), 2, fragment)
+    assert not project.database.exists() or project.status()["counts"]["queued"] == 0
+
+
+def test_at_in_the_past(project):
+    past = (datetime.now().astimezone() - timedelta(hours=1)).isoformat()
+    assert_one_line_error(project.cli("enqueue", "add", "1", "--at", past), 2, "is in the past")
+
+
+def test_click_usage_errors_are_one_line_too(project):
+    assert_one_line_error(project.cli("enqueue", "add", "--priority", "high"), 2, "--priority")
+    assert_one_line_error(project.cli("status", "--bogus"), 2, "--bogus")
+
+
+def test_missing_config(project, tmp_path):
+    project.config.unlink()
+    assert_one_line_error(project.cli("status"), 1, "config file not found", "--config", "TASKCTL_CONFIG")
+
+
+def test_invalid_toml_names_the_line(project):
+    project.config.write_text('[taskctl]\nmodules = "a" "b"\ndatabase = "x.db"\n')
+    assert_one_line_error(project.cli("status"), 1, "not valid TOML", "line")
+
+
+@pytest.mark.parametrize(
+    "body, fragment",
+    [
+        ('[taskctl]\ndatabase = "x.db"\n', "[taskctl] modules is missing"),
+        ('[taskctl]\nmodules = ["m"]\n', "[taskctl] database is missing"),
+        ('[taskctl]\nmodules = ["m"]\ndatabase = "x.db"\nworkers = "two"\n', "[taskctl] workers must be"),
+        ('[taskctl]\nmodules = ["m"]\ndatabase = "x.db"\nsynchronous = "off"\n', "[taskctl] synchronous"),
+        ('[taskctl]\nmodules = ["m"]\ndatabase = "x.db"\ntimezone = "Mars/Olympus"\n', "timezone"),
+        ('[taskctl]\nmodules = ["m"]\ndatabase = "x.db"\nwrokers = 2\n', "unknown setting [taskctl] wrokers"),
+        ("modules = []\n", "missing the [taskctl] table"),
+    ],
+)
+def test_invalid_config_names_the_key(project, body, fragment):
+    project.config.write_text(body)
+    assert_one_line_error(project.cli("tasks"), 1, fragment)
+
+
+def test_invalid_cron_names_the_key(project):
+    project.write_config(schedules='"sample" = "61 * * * *"')
+    assert_one_line_error(project.cli("tasks"), 1, "[schedules] 'sample'", "not a valid cron expression", "Bad minute")
+
+
+def test_schedule_for_unknown_task(project):
+    project.write_config(schedules='"nope" = "* * * * *"')
+    assert_one_line_error(project.cli("tasks"), 1, "[schedules] 'nope'", "unknown task")
+
+
+def test_schedule_for_task_with_required_arguments(project):
+    project.write_config(schedules='"add" = "* * * * *"')
+    assert_one_line_error(project.cli("tasks"), 1, ".add has required arguments")
+
+
+def test_task_module_that_fails_to_import(project, tmp_path):
+    (tmp_path / f"{project.module}.py").write_text("import requestz\n")
+    assert_one_line_error(
+        project.cli("tasks"), 1, f"cannot import task module '{project.module}'", "No module named 'requestz'"
+    )
+
+
+def test_database_that_is_a_directory(project):
+    project.database.mkdir()
+    assert_one_line_error(project.cli("status"), 1, "is a directory")
+    assert project.database.is_dir()
+
+
+def test_database_that_is_not_sqlite_is_left_untouched(project):
+    content = b"these are my notes, not a database\n" * 100
+    project.database.write_bytes(content)
+    assert_one_line_error(project.cli("enqueue", "add", "1"), 1, "is not a SQLite database", "untouched")
+    assert project.database.read_bytes() == content
+
+
+def test_locked_database(project):
+    project.write_config(taskctl="busy_timeout = 0.2")
+    project.ok("status")  # create the schema
+    holder = sqlite3.connect(project.database, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        assert_one_line_error(project.cli("enqueue", "add", "1"), 1, "is locked", "busy_timeout")
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert project.enqueue("add", "1")
