@@ -83,6 +83,8 @@ def yearly():
 '''
 
 ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))  # the shipped example tasks/ package
 
 
 @dataclass

@@ -1,0 +1,180 @@
+"""taskctl's cost over bare Huey, measured in one run on this machine.
+
+    .venv/bin/python bench/run.py            # defaults: 2,000 jobs, 100,000 queued, 1,000,000 history
+    .venv/bin/python bench/run.py --quick    # smaller, for a smoke run
+
+Machines here are shared and noisy, so every figure is reported beside a
+baseline measured in the same run, and the ratio is what to compare.
+
+1. Per-job storage cost: enqueue N no-op jobs, then drain them in one thread
+   (dequeue + execute), for bare SqliteHuey and for taskctl (job record,
+   tracking hooks, cached results), with synchronous NORMAL and FULL.
+2. Status with a large record: `taskctl status`'s snapshot with Q jobs queued
+   and H in history, against bare Huey listing its Q pending messages.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+from huey import SqliteHuey
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from taskctl.app import build_app  # noqa: E402
+from taskctl.config import load_settings  # noqa: E402
+from taskctl.jobs import snapshot  # noqa: E402
+from taskctl.registry import SqliteRegistry  # noqa: E402
+
+TASKS = """
+from taskctl import task
+
+@task()
+def noop(i):
+    return i
+"""
+
+
+def timed(fn: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def drain(huey) -> None:
+    while (task := huey.dequeue()) is not None:
+        huey.execute(task)
+
+
+def bare_huey(folder: Path, jobs: int) -> tuple[float, float]:
+    huey = SqliteHuey("bench", filename=str(folder / f"bare-{uuid.uuid4().hex}.db"))
+
+    @huey.task()
+    def noop(i):
+        return i
+
+    enqueue = timed(lambda: [noop(i) for i in range(jobs)])
+    return enqueue, timed(lambda: drain(huey))
+
+
+def make_project(folder: Path, synchronous: str) -> Path:
+    name = f"bench_{uuid.uuid4().hex[:8]}"
+    (folder / f"{name}.py").write_text(TASKS)
+    config = folder / f"{name}.toml"
+    config.write_text(f'[taskctl]\nmodules = ["{name}"]\ndatabase = "{name}.db"\nsynchronous = "{synchronous}"\n')
+    return config
+
+
+def taskctl_huey(folder: Path, jobs: int, synchronous: str) -> tuple[float, float]:
+    app = build_app(load_settings(make_project(folder, synchronous)))
+    noop = next(iter(app.tasks.values())).wrapper
+    enqueue = timed(lambda: [noop(i) for i in range(jobs)])
+    return enqueue, timed(lambda: drain(app.huey))
+
+
+def per_job(folder: Path, jobs: int, rounds: int) -> None:
+    print(f"\n1. Per-job cost, {jobs} no-op jobs, best of {rounds} rounds (jobs/s; ratio to bare Huey)")
+    runs: dict[str, list[tuple[float, float]]] = {"bare": [], "normal": [], "full": []}
+    for _ in range(rounds):  # interleaved, so drift on a shared machine hits all alike
+        runs["bare"].append(bare_huey(folder, jobs))
+        runs["normal"].append(taskctl_huey(folder, jobs, "normal"))
+        runs["full"].append(taskctl_huey(folder, jobs, "full"))
+    best = {k: (min(e for e, _ in v), min(d for _, d in v)) for k, v in runs.items()}
+    labels = {
+        "bare": "bare SqliteHuey (synchronous FULL)",
+        "normal": "taskctl, synchronous NORMAL (default)",
+        "full": "taskctl, synchronous FULL",
+    }
+    print(f"   {'':40} {'enqueue/s':>10} {'ratio':>6} {'run/s':>10} {'ratio':>6}")
+    for key, (enq, run) in best.items():
+        print(
+            f"   {labels[key]:40} {jobs / enq:10.0f} {best['bare'][0] / enq:6.2f} "
+            f"{jobs / run:10.0f} {best['bare'][1] / run:6.2f}"
+        )
+
+
+def fill(app, queued: int, history: int) -> None:
+    "Bulk rows straight into the record: realistic shape, minutes faster than enqueueing."
+    message = app.huey.serialize_task(next(iter(app.tasks.values())).wrapper.s(1))
+    conn = app.storage.conn
+    now = time.time()
+    conn.execute("BEGIN")
+    conn.execute(
+        """
+        WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?)
+        INSERT INTO taskctl_jobs (id, queue, task, args, kwargs, state, priority, seq, data,
+            enqueued_at, started_at, finished_at, duration, attempts, result_preview,
+            error_type, error_message, traceback)
+        SELECT 'h' || i, 'taskctl', 'bench.noop', '[1]', '{}',
+            CASE WHEN i % 50 = 0 THEN 'failed' ELSE 'succeeded' END, 0, i, NULL,
+            ? - i, ? - i, ? - i + 0.01, 0.01, 1, '1',
+            CASE WHEN i % 50 = 0 THEN 'ValueError' END, CASE WHEN i % 50 = 0 THEN 'boom' END,
+            CASE WHEN i % 50 = 0 THEN 'Traceback ...' END
+        FROM n
+        """,
+        (history, now, now, now),
+    )
+    conn.execute(
+        """
+        WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?)
+        INSERT INTO taskctl_jobs (id, queue, task, args, kwargs, state, priority, seq, data, enqueued_at)
+        SELECT 'q' || i, 'taskctl', 'bench.noop', '[1]', '{}', 'queued', 0, ? + i, ?, ?
+        FROM n
+        """,
+        (queued, history + 1, message, now),
+    )
+    conn.execute("COMMIT")
+
+
+def status_cost(folder: Path, queued: int, history: int, rounds: int) -> None:
+    print(f"\n2. Status with {queued:,} jobs queued and {history:,} in history (ms; ratio to bare Huey)")
+    app = build_app(load_settings(make_project(folder, "normal")))
+    start = time.perf_counter()
+    fill(app, queued, history)
+    print(f"   (filled in {time.perf_counter() - start:.1f}s)")
+    registry = SqliteRegistry(app.settings.database, app.settings.name)
+    bare = SqliteHuey("bench", filename=str(folder / "bare-status.db"))
+
+    @bare.task()
+    def noop(i):
+        return i
+
+    message = bare.serialize_task(noop.s(1))
+    with bare.storage.db(commit=True) as curs:
+        curs.executemany(
+            "INSERT INTO task (queue, data, priority) VALUES ('bench', ?, 0)", ((message,) for _ in range(queued))
+        )
+    ours = [timed(lambda: snapshot(app, registry, 20)) for _ in range(rounds)]
+    theirs = [timed(lambda: bare.pending()) for _ in range(rounds)]
+    ours_ms, theirs_ms = statistics.median(ours) * 1000, statistics.median(theirs) * 1000
+    print(f"   {'taskctl status snapshot (all sections)':48} {ours_ms:8.1f} ms  ratio {ours_ms / theirs_ms:.3f}")
+    print(f"   {'bare Huey pending() (the queue alone)':48} {theirs_ms:8.1f} ms  ratio 1.000")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--jobs", type=int, default=2000)
+    parser.add_argument("--queued", type=int, default=100_000)
+    parser.add_argument("--history", type=int, default=1_000_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="500 jobs, 10,000 queued, 100,000 history")
+    args = parser.parse_args()
+    if args.quick:
+        args.jobs, args.queued, args.history = 500, 10_000, 100_000
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        sys.path.insert(0, str(folder))
+        per_job(folder, args.jobs, args.rounds)
+        status_cost(folder, args.queued, args.history, args.rounds)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,172 @@
+"""A real consumer in a subprocess, on a real SQLite file."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+
+from conftest import stop, wait_until
+
+from taskctl import latest_result
+
+
+def test_burst_runs_a_job_and_records_success(project):
+    job_id = project.enqueue("add", "2", "3")
+    project.burst()
+    job = project.job(job_id)
+    assert job["state"] == "succeeded"
+    assert job["attempts"] == 1
+    assert job["result_preview"] == "5"
+    assert job["started_at"] and job["finished_at"] and job["duration"] >= 0
+    assert job["worker"].split(":")[0] == os.uname().nodename
+    status = project.status()
+    assert status["counts"]["succeeded"] == 1 and status["counts"]["queued"] == 0
+    result = next(r for r in status["results"] if r["task"].endswith(".add"))
+    assert (result["value"], result["job_id"]) == (5, job_id)
+
+
+def test_failing_job_keeps_its_traceback_and_the_consumer_goes_on(project):
+    bad = project.enqueue("boom", "message=disk on fire")
+    good = project.enqueue("add", "1")
+    project.burst()
+    job = project.job(bad)
+    assert job["state"] == "failed"
+    assert job["error"] == "ValueError: disk on fire"
+    assert "Traceback (most recent call last)" in job["traceback"]
+    assert "raise ValueError(message)" in job["traceback"]
+    assert project.job(good)["state"] == "succeeded"
+    failed = project.status()["failed"]
+    assert [f["id"] for f in failed] == [bad] and failed[0]["attempts"] == 1
+
+
+def test_job_that_retries_then_succeeds(project, tmp_path):
+    marker = tmp_path / "attempts"
+    job_id = project.enqueue("flaky", str(marker), "failures=2")
+    project.burst()
+    job = project.job(job_id)
+    assert job["state"] == "succeeded"
+    assert job["attempts"] == 3
+    assert marker.read_text() == "3"
+    assert job["result_preview"] == '"ok after 3"'
+
+
+def test_job_that_exhausts_its_retries_fails(project, tmp_path):
+    job_id = project.enqueue("flaky", str(tmp_path / "n"), "failures=5")
+    project.burst()
+    job = project.job(job_id)
+    assert (job["state"], job["attempts"]) == ("failed", 3)
+    assert job["error"] == "RuntimeError: attempt 3 fails"
+
+
+def test_wait_prints_the_result(project):
+    consumer = project.start_consumer()
+    try:
+        done = project.run("enqueue", "add", "20", "22", "--wait", "--timeout", "30")
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout) == 42
+        failed = project.run("enqueue", "boom", "--wait", "--timeout", "30")
+        assert failed.returncode == 1
+        assert failed.stdout == ""
+        assert "ValueError: boom" in failed.stderr and "Traceback" not in failed.stderr
+    finally:
+        stop(consumer)
+
+
+def test_wait_times_out_clearly_without_a_consumer(project):
+    done = project.run("enqueue", "add", "1", "--wait", "--timeout", "0.5")
+    assert done.returncode == 1
+    assert "still queued after 0.5s" in done.stderr and "run-consumer" in done.stderr
+
+
+def test_periodic_task_from_config_runs_as_a_job(project):
+    project.write_config(schedules='"sample" = "* * * * *"')
+    consumer = project.start_consumer()
+    try:
+        wait_until(
+            lambda: any(r["task"].endswith(".sample") for r in project.status()["results"]),
+            what="the periodic task to run",
+        )
+    finally:
+        _, err = stop(consumer)
+    assert consumer.returncode == 0, err
+    status = project.status()
+    assert status["counts"]["succeeded"] >= 1
+    result = next(r for r in status["results"] if r["task"].endswith(".sample"))
+    assert result["value"] == {"value": 42}
+
+
+def test_cached_results_survive_a_restart_and_are_readable_from_python(project):
+    first = project.enqueue("echo", "value=first")
+    project.burst()
+    project.burst()  # a second consumer run: the cache is in the database, not the process
+    cached = latest_result("echo", config=project.config)
+    assert cached is not None and cached.value == "first" and cached.job_id == first
+    value, computed_at, *_ = cached
+    assert value == "first" and computed_at.tzinfo is not None
+
+    second = project.enqueue("echo", "value=[1, 2]")
+    project.burst()
+    cached = latest_result(f"{project.module}.echo", database=project.database)
+    assert (cached.value, cached.job_id) == ([1, 2], second)
+    assert latest_result("add", config=project.config) is None
+
+
+def test_ctrl_c_lets_the_running_job_finish(project, tmp_path):
+    marker = tmp_path / "started"
+    job_id = project.enqueue("slow", "1.5", f"marker={marker}")
+    consumer = project.start_consumer()
+    try:
+        wait_until(marker.exists, what="the job to start")
+        assert project.job(job_id)["state"] == "running"
+    finally:
+        _, err = stop(consumer, signal.SIGINT)
+    assert consumer.returncode == 0, err
+    assert "Traceback" not in err
+    job = project.job(job_id)
+    assert job["state"] == "succeeded" and job["result_preview"] == "1.5"
+
+
+def test_a_killed_consumer_loses_nothing(project, tmp_path):
+    marker = tmp_path / "started"
+    once = project.enqueue("slow", "30", f"marker={marker}")
+    retried = project.enqueue("slow_retried", "30", f"marker={tmp_path / 'retry'}")
+    consumer = project.start_consumer("--workers", "2")
+    try:
+        wait_until(lambda: marker.exists() and (tmp_path / "retry").exists(), what="both jobs to start")
+    finally:
+        stop(consumer, signal.SIGKILL)
+    assert {project.job(once)["state"], project.job(retried)["state"]} == {"running"}
+
+    # The next consumer on this host sees the dead worker at once.
+    project.burst()
+    lost = project.job(once)
+    assert lost["state"] == "failed" and lost["error_type"] == "WorkerLost"
+    recovered = project.job(retried)
+    assert recovered["state"] == "succeeded" and recovered["result_preview"] == '"second run"'
+    assert recovered["attempts"] == 2
+
+
+def test_synchronous_normal_by_default_and_full_on_request(project):
+    project.enqueue("add", "1")
+    from taskctl.app import build_app
+    from taskctl.config import load_settings
+
+    app = build_app(load_settings(project.config))
+    assert app.storage.sql("pragma synchronous", results=True)[0][0] == 1  # NORMAL
+    assert app.storage.sql("pragma journal_mode", results=True)[0][0] == "wal"
+    project.write_config(taskctl='synchronous = "full"')
+    app = build_app(load_settings(project.config))
+    assert app.storage.sql("pragma synchronous", results=True)[0][0] == 2  # FULL
+
+
+def test_record_and_queue_are_one_row(project):
+    job_id = project.enqueue("add", "1")
+    db = sqlite3.connect(project.database)
+    assert db.execute("select count(*) from task").fetchone()[0] == 0  # Huey's own queue stays empty
+    state, data = db.execute("select state, data from taskctl_jobs where id = ?", (job_id,)).fetchone()
+    assert state == "queued" and data is not None
+    project.burst()
+    state, data = db.execute("select state, data from taskctl_jobs where id = ?", (job_id,)).fetchone()
+    assert state == "succeeded" and data is None

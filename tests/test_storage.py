@@ -1,0 +1,54 @@
+"""taskctl's schema and its read side, on real SQLite files."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from sqlite_utils import Database
+
+from taskctl.migrations import migrate, migrations
+
+
+def test_migrating_an_empty_database_gives_the_final_schema(tmp_path):
+    db = Database(tmp_path / "empty.db")
+    migrate(db.conn)
+    assert set(db.table_names()) >= {"taskctl_jobs", "taskctl_results", "_sqlite_migrations"}
+    assert set(db["taskctl_jobs"].columns_dict) == {
+        "id", "queue", "task", "args", "kwargs", "state", "priority", "eta", "seq", "data",
+        "retries", "enqueued_at", "started_at", "finished_at", "duration", "attempts",
+        "worker_host", "worker_pid", "worker_thread", "lease_until", "error_type",
+        "error_message", "traceback", "result_preview",
+    }  # fmt: skip
+    assert set(db["taskctl_results"].columns_dict) == {
+        "queue", "task", "job_id", "value", "computed_at", "duration",
+    }  # fmt: skip
+    assert {i.name for i in db["taskctl_jobs"].indexes} >= {
+        "taskctl_jobs_queued", "taskctl_jobs_scheduled", "taskctl_jobs_state",
+    }  # fmt: skip
+    applied = [m.name for m in migrations.applied(db)]
+    assert applied == [m.name for m in migrations._migrations]
+    migrate(db.conn)  # a second run changes nothing
+    assert [m.name for m in migrations.applied(db)] == applied
+
+
+def test_status_queries_use_indexes(project):
+    project.enqueue("add", "1")
+    db = Database(project.database)
+    plans = {
+        "queued": "SELECT id FROM taskctl_jobs WHERE queue = 'taskctl' AND state = 'queued' "
+        "ORDER BY priority DESC, seq LIMIT 20",
+        "failed": "SELECT id FROM taskctl_jobs WHERE queue = 'taskctl' AND state = 'failed' "
+        "ORDER BY finished_at DESC LIMIT 20",
+        "scheduled": "SELECT id FROM taskctl_jobs WHERE queue = 'taskctl' "
+        "AND state IN ('scheduled', 'retrying') ORDER BY eta, seq LIMIT 20",
+    }
+    for name, sql in plans.items():
+        plan = " ".join(row[3] for row in db.execute("EXPLAIN QUERY PLAN " + sql).fetchall())
+        assert "SEARCH taskctl_jobs USING" in plan and "SCAN" not in plan, (name, plan)
+
+
+def test_importing_taskctl_does_not_import_huey():
+    code = "import sys, taskctl; from taskctl import latest_result; print('huey' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
