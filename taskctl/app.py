@@ -107,7 +107,8 @@ def build_app(settings: Settings) -> App:
                 raise ConfigError(f"@periodic({cron!r}) on {proxy.name} is not a valid cron expression: {problem}")
         if cron is not None:
             _check_runs_without_arguments(proxy)
-            decorate = huey.periodic_task(cron_matcher(cron, settings.tz), **proxy.options)
+            matcher = cron_matcher(cron, settings.tz, proxy.name, huey.storage)
+            decorate = huey.periodic_task(matcher, **proxy.options)
         else:
             decorate = huey.task(**proxy.options)
         proxy.wrapper = decorate(proxy.func)
@@ -136,12 +137,16 @@ def settings() -> Settings:
     return default_app().settings
 
 
-def cron_matcher(expr: str, tz: tzinfo | None) -> Any:
-    "Huey's periodic check: does this minute (in the schedule's time zone) match `expr`?"
+def cron_matcher(expr: str, tz: tzinfo | None, task: str, storage: JobStorage) -> Any:
+    """Huey's periodic check: does this minute (in the schedule's time zone) match
+    `expr`, and has no run of `task` been queued in it yet? Huey checks on start and
+    then every 60s, so a restart, or a second consumer, would otherwise run it twice."""
 
     def matches(timestamp: datetime) -> bool:
         minute = timestamp.replace(tzinfo=UTC).astimezone(tz).replace(second=0, microsecond=0)
-        return next(CronSim(expr, minute - timedelta(seconds=1))) == minute
+        if next(CronSim(expr, minute - timedelta(seconds=1))) != minute:
+            return False
+        return not storage.enqueued_since(task, minute.timestamp())
 
     return matches
 

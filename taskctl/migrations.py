@@ -73,6 +73,13 @@ def m001_jobs(db: Database) -> None:
     )
 
 
+@migrations()
+def m002_jobs_by_task(db: Database) -> None:
+    # Periodic de-duplication asks "was this task queued this minute?", and
+    # per-task history and stats ask the same shape of question.
+    db.execute("CREATE INDEX IF NOT EXISTS taskctl_jobs_task ON taskctl_jobs (queue, task, enqueued_at)")
+
+
 def migrate(conn: sqlite3.Connection) -> None:
     "Apply pending steps; BEGIN IMMEDIATE makes concurrent first opens take turns."
     db = Database(conn, execute_plugins=False)

@@ -68,7 +68,10 @@ def call_text(job: dict[str, Any]) -> Text:
     return plain(" ".join(parts), limit=40)
 
 
-_NO_WRAP = {"id", "task", "kind", "schedule", "runs at", "enqueued", "started", "failed at", "computed at", "next run"}
+_NO_WRAP = {
+    "id", "task", "kind", "schedule", "runs at", "enqueued", "started", "failed at", "computed at",
+    "next run", "value", "error", "args", "worker",
+}  # fmt: skip
 
 
 def _table(title: str, *columns: str) -> Table:

@@ -288,6 +288,16 @@ class JobStorage(SqliteStorage):
             results=True,
         )
 
+    def enqueued_since(self, task: str, since: float) -> bool:
+        "Has a job of `task` been queued at or after `since` (epoch seconds)?"
+        return bool(
+            self.sql(
+                "SELECT 1 FROM taskctl_jobs WHERE queue = ? AND task = ? AND enqueued_at >= ? LIMIT 1",
+                (self.name, task, since),
+                results=True,
+            )
+        )
+
     def peek_result(self, job_id: str) -> Any:
         "Huey's stored return value for a job, left in place; EmptyData if none."
         data = self.peek_data(job_id)

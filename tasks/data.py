@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 
 from sqlite_utils import Database
@@ -13,8 +15,23 @@ def data_db() -> Database:
     config = settings()
     path = config.resolve(config.section("data").get("database", "data.db"))
     db = Database(path)
-    db.enable_wal()
+    db.conn.execute("pragma busy_timeout = 10000")
+    if db.journal_mode != "wal":
+        db.enable_wal()
     return db
+
+
+@contextmanager
+def writing(db: Database) -> Iterator[Database]:
+    """One write transaction, taken up front: two workers creating the same
+    table at once would otherwise race between 'does it exist' and 'create'."""
+    db.conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+    except BaseException:
+        db.conn.execute("ROLLBACK")
+        raise
+    db.conn.execute("COMMIT")
 
 
 def utcnow() -> str:

@@ -16,7 +16,7 @@ from huey.api import Task
 from huey.exceptions import RetryTask
 
 from taskctl import settings, task
-from tasks.data import data_db, utcnow
+from tasks.data import data_db, utcnow, writing
 
 USER_AGENT = "taskctl-example (+https://github.com/)"
 MAX_RATE_LIMIT_WAIT = 3600.0
@@ -78,7 +78,7 @@ def store_repos(items: list[dict], fetched_at: str) -> int:
         for item in items
     ]
     db = data_db()
-    with db.atomic():
+    with writing(db):
         db["repos"].upsert_all(rows, pk="full_name", alter=True)
         db["fetches"].insert({"fetched_at": fetched_at, "count": len(rows)})
     return len(rows)

@@ -5,14 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from taskctl import task
-from tasks.data import data_db
+from tasks.data import data_db, writing
 
 
 @task(retries=2, retry_delay=5)
 def insert_batch(table: str, rows: list[dict[str, Any]], pk: str | None = None) -> int:
     """Insert `rows` into `table` of the data database (upsert when `pk` is given)."""
     db = data_db()
-    with db.atomic():
+    with writing(db):
         if pk:
             db[table].upsert_all(rows, pk=pk, alter=True)
         else:

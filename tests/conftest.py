@@ -72,6 +72,16 @@ def slow_retried(seconds=1.0, marker=None):
     return "first run"
 
 
+@task(timeout=1)
+def hangs(seconds=30):
+    time.sleep(seconds)
+
+
+@task(expires=1)
+def perishable():
+    return "fresh"
+
+
 @task()
 def sample():
     return {"value": 42}

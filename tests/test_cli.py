@@ -94,7 +94,9 @@ def test_tasks_lists_every_task_with_schedule_and_next_run(project):
     project.write_config(schedules='"sample" = "*/5 * * * *"')
     data = json.loads(project.ok("tasks", "--json"))["tasks"]
     by_name = {t["name"].rsplit(".", 1)[1]: t for t in data}
-    assert set(by_name) == {"add", "echo", "boom", "flaky", "slow", "slow_retried", "sample", "yearly"}
+    assert set(by_name) == {
+        "add", "echo", "boom", "flaky", "slow", "slow_retried", "hangs", "perishable", "sample", "yearly",
+    }  # fmt: skip
     assert by_name["sample"]["kind"] == "periodic"
     assert by_name["sample"]["schedule"] == "*/5 * * * *"
     assert by_name["sample"]["schedule_source"] == "config"

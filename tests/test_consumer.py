@@ -6,6 +6,8 @@ import json
 import os
 import signal
 import sqlite3
+import time
+from datetime import datetime
 
 from conftest import stop, wait_until
 
@@ -170,3 +172,76 @@ def test_record_and_queue_are_one_row(project):
     project.burst()
     state, data = db.execute("select state, data from taskctl_jobs where id = ?", (job_id,)).fetchone()
     assert state == "succeeded" and data is None
+
+
+def test_revoked_and_expired_jobs_are_recorded_and_not_run(project):
+    from taskctl.app import build_app
+    from taskctl.config import load_settings
+
+    revoked = project.enqueue("add", "1")
+    build_app(load_settings(project.config)).huey.revoke_by_id(revoked)
+    expired = project.enqueue("perishable")
+    time.sleep(1.2)
+    project.burst()
+    assert (project.job(revoked)["state"], project.job(revoked)["attempts"]) == ("revoked", 0)
+    assert (project.job(expired)["state"], project.job(expired)["result_preview"]) == ("expired", None)
+    counts = project.status()["counts"]
+    assert counts["revoked"] == 1 and counts["expired"] == 1
+
+
+def test_process_workers_stop_a_task_that_hangs(project):
+    hung = project.enqueue("hangs", "30")
+    fine = project.enqueue("add", "1", "1")
+    project.burst("--worker-type", "process", "--workers", "2")
+    job = project.job(hung)
+    assert job["state"] == "failed" and job["error_type"] == "TaskTimeout"
+    assert job["duration"] < 10
+    assert project.job(fine)["state"] == "succeeded"
+
+
+def test_calling_a_task_enqueues_it_and_func_is_the_plain_function(project):
+    import importlib
+
+    from taskctl.app import build_app
+    from taskctl.config import load_settings
+
+    build_app(load_settings(project.config))
+    module = importlib.import_module(project.module)
+    assert module.add.func(2, 3) == 5
+    handle = module.add(2, 3)
+    job = project.job(handle.id)
+    assert (job["state"], job["args"]) == ("queued", [2, 3])
+    project.burst()
+    assert handle.get(blocking=True, timeout=5) == 5
+
+
+def test_minimal_two_line_config_works(project):
+    project.config.write_text(f'[taskctl]\nmodules = ["{project.module}"]\ndatabase = "data/jobs.db"\n')
+    job_id = project.enqueue("add", "4")
+    assert (project.root / "data" / "jobs.db").exists()  # relative to the config, folder created
+    done = project.run("run-consumer", "--burst")
+    assert done.returncode == 0, done.stderr
+    assert project.status()["counts"]["succeeded"] == 1
+    assert job_id
+
+
+def test_a_restart_in_the_same_minute_does_not_run_a_periodic_task_twice(project):
+    project.write_config(schedules='"sample" = "* * * * *"')
+    for _ in range(2):
+        consumer = project.start_consumer()
+        try:
+            wait_until(lambda: project.status()["counts"]["succeeded"] >= 1, what="the periodic run")
+            time.sleep(0.5)  # the restarted scheduler has checked the schedule by now
+        finally:
+            stop(consumer)
+    started = [datetime.fromisoformat(j) for j in _enqueued_times(project)]
+    minutes = {t.replace(second=0, microsecond=0) for t in started}
+    assert len(started) == len(minutes), started  # one run per minute at most
+
+
+def _enqueued_times(project) -> list[str]:
+    db = sqlite3.connect(project.database)
+    return [
+        datetime.fromtimestamp(t).isoformat()
+        for (t,) in db.execute("select enqueued_at from taskctl_jobs where task like '%.sample'")
+    ]

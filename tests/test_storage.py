@@ -24,7 +24,7 @@ def test_migrating_an_empty_database_gives_the_final_schema(tmp_path):
         "queue", "task", "job_id", "value", "computed_at", "duration",
     }  # fmt: skip
     assert {i.name for i in db["taskctl_jobs"].indexes} >= {
-        "taskctl_jobs_queued", "taskctl_jobs_scheduled", "taskctl_jobs_state",
+        "taskctl_jobs_queued", "taskctl_jobs_scheduled", "taskctl_jobs_state", "taskctl_jobs_task",
     }  # fmt: skip
     applied = [m.name for m in migrations.applied(db)]
     assert applied == [m.name for m in migrations._migrations]
