@@ -29,6 +29,18 @@ class TaskctlHuey(Huey):
     def get_storage(self, **kwargs: Any) -> JobStorage:
         return JobStorage(self.name, serializer=self.serializer, **kwargs)
 
+    def dequeue(self) -> Any:
+        # Huey would log a message it cannot turn into a task and leave it
+        # claimed forever; here the job fails with the reason instead.
+        data = self.storage.dequeue()
+        if data is None:
+            return None
+        try:
+            return self.deserialize_task(data)
+        except Exception as exc:
+            self.storage.record_undeliverable(data, exc)
+            return None
+
 
 @dataclass(frozen=True)
 class TaskInfo:

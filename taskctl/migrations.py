@@ -80,6 +80,39 @@ def m002_jobs_by_task(db: Database) -> None:
     db.execute("CREATE INDEX IF NOT EXISTS taskctl_jobs_task ON taskctl_jobs (queue, task, enqueued_at)")
 
 
+@migrations()
+def m003_counts(db: Database) -> None:
+    # `status` shows counts by state; counting a million history rows takes
+    # ~100ms, so triggers keep the counts as the rows change, in the same
+    # transaction, whoever writes them (Huey's flush, a purge, a migration).
+    db.execute(
+        """
+        CREATE TABLE IF NOT EXISTS taskctl_counts (
+            queue TEXT NOT NULL,
+            state TEXT NOT NULL,
+            n INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (queue, state)
+        ) WITHOUT ROWID
+        """
+    )
+    db.execute("DELETE FROM taskctl_counts")
+    db.execute(
+        "INSERT INTO taskctl_counts (queue, state, n) "
+        "SELECT queue, state, count(*) FROM taskctl_jobs GROUP BY queue, state"
+    )
+    add = (
+        "INSERT INTO taskctl_counts (queue, state, n) VALUES (new.queue, new.state, 1) "
+        "ON CONFLICT (queue, state) DO UPDATE SET n = n + 1;"
+    )
+    remove = "UPDATE taskctl_counts SET n = n - 1 WHERE queue = old.queue AND state = old.state;"
+    db.execute(f"CREATE TRIGGER IF NOT EXISTS taskctl_count_insert AFTER INSERT ON taskctl_jobs BEGIN {add} END")
+    db.execute(f"CREATE TRIGGER IF NOT EXISTS taskctl_count_delete AFTER DELETE ON taskctl_jobs BEGIN {remove} END")
+    db.execute(
+        "CREATE TRIGGER IF NOT EXISTS taskctl_count_update AFTER UPDATE OF state ON taskctl_jobs "
+        f"WHEN old.state IS NOT new.state BEGIN {remove} {add} END"
+    )
+
+
 def migrate(conn: sqlite3.Connection) -> None:
     "Apply pending steps; BEGIN IMMEDIATE makes concurrent first opens take turns."
     db = Database(conn, execute_plugins=False)

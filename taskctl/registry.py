@@ -54,17 +54,14 @@ class SqliteRegistry:
 
     def counts(self) -> dict[str, int]:
         counts = dict.fromkeys(STATES, 0)
-        for row in self.db.query(
-            "SELECT state, count(*) AS n FROM taskctl_jobs WHERE queue = ? GROUP BY state",
-            [self.queue],
-        ):
+        for row in self.db.query("SELECT state, n FROM taskctl_counts WHERE queue = ?", [self.queue]):
             # 'due' is the moment between the schedule and the queue.
             state = "queued" if row["state"] == "due" else row["state"]
             counts[state] = counts.get(state, 0) + row["n"]
         return counts
 
     def queued(self, limit: int) -> list[dict[str, Any]]:
-        return self._jobs("state IN ('queued', 'due')", "priority DESC, seq", limit)
+        return self._jobs("state = 'queued'", "priority DESC, seq", limit)
 
     def scheduled(self, limit: int) -> list[dict[str, Any]]:
         return self._jobs("state IN ('scheduled', 'retrying')", "eta, seq", limit)

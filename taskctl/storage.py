@@ -223,6 +223,19 @@ class JobStorage(SqliteStorage):
             commit=True,
         )
 
+    def record_undeliverable(self, data: bytes, exc: Exception) -> None:
+        "A claimed message this consumer cannot run (its task is not registered here)."
+        message = self._message(data)
+        if message is None:
+            return
+        error = f"{message.name} is not a task of this consumer ({exc}); check [taskctl] modules"
+        self.sql(
+            "UPDATE taskctl_jobs SET state = 'failed', data = NULL, lease_until = NULL, finished_at = ?, "
+            "error_type = 'UnknownTask', error_message = ? WHERE id = ?",
+            (time.time(), error, message.id),
+            commit=True,
+        )
+
     def requeue_interrupted(self, job_id: str) -> None:
         "The consumer stopped mid-run: the job goes back to the queue to run again."
         self.sql(

@@ -245,3 +245,22 @@ def _enqueued_times(project) -> list[str]:
         datetime.fromtimestamp(t).isoformat()
         for (t,) in db.execute("select enqueued_at from taskctl_jobs where task like '%.sample'")
     ]
+
+
+def test_a_job_whose_task_is_gone_fails_clearly(project, tmp_path):
+    job_id = project.enqueue("add", "1")
+    module = tmp_path / f"{project.module}.py"
+    module.write_text(module.read_text().replace("def add(", "def renamed_add("))
+    project.burst()
+    job = project.job(job_id)
+    assert job["state"] == "failed" and job["error_type"] == "UnknownTask"
+    assert f"{project.module}.add is not a task of this consumer" in job["error"]
+
+
+def test_task_output_is_shown_as_text_not_markup(project):
+    job_id = project.enqueue("echo", "[red]alert\x1b[2J")
+    project.burst()
+    out = project.ok("status")
+    assert "[red]alert" in out and "\\x1b[2J" in out
+    assert "\x1b[2J" not in out
+    assert project.job(job_id)["state"] == "succeeded"

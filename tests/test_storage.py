@@ -13,7 +13,7 @@ from taskctl.migrations import migrate, migrations
 def test_migrating_an_empty_database_gives_the_final_schema(tmp_path):
     db = Database(tmp_path / "empty.db")
     migrate(db.conn)
-    assert set(db.table_names()) >= {"taskctl_jobs", "taskctl_results", "_sqlite_migrations"}
+    assert set(db.table_names()) >= {"taskctl_jobs", "taskctl_results", "taskctl_counts", "_sqlite_migrations"}
     assert set(db["taskctl_jobs"].columns_dict) == {
         "id", "queue", "task", "args", "kwargs", "state", "priority", "eta", "seq", "data",
         "retries", "enqueued_at", "started_at", "finished_at", "duration", "attempts",
@@ -52,3 +52,41 @@ def test_importing_taskctl_does_not_import_huey():
     code = "import sys, taskctl; from taskctl import latest_result; print('huey' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def exact_counts(db: Database) -> dict[str, int]:
+    return dict(db.execute("SELECT state, count(*) FROM taskctl_jobs GROUP BY state").fetchall())
+
+
+def kept_counts(db: Database) -> dict[str, int]:
+    return {s: n for s, n in db.execute("SELECT state, n FROM taskctl_counts").fetchall() if n}
+
+
+def test_counts_table_follows_every_change(project, tmp_path):
+    for _ in range(3):
+        project.enqueue("add", "1")
+    project.enqueue("boom")
+    project.enqueue("flaky", str(tmp_path / "n"))
+    project.enqueue("add", "2", "--delay", "1h")
+    db = Database(project.database)
+    assert kept_counts(db) == exact_counts(db) == {"queued": 5, "scheduled": 1}
+    project.burst()
+    assert kept_counts(db) == exact_counts(db) == {"succeeded": 4, "failed": 1, "scheduled": 1}
+    from taskctl.app import build_app
+    from taskctl.config import load_settings
+
+    build_app(load_settings(project.config)).storage.flush_schedule()
+    assert kept_counts(db) == exact_counts(db) == {"succeeded": 4, "failed": 1}
+    assert project.status()["counts"]["succeeded"] == 4
+
+
+def test_counts_migration_backfills_existing_rows(tmp_path):
+    db = Database(tmp_path / "old.db")
+    migrations.apply(db, stop_before="m003_counts")
+    db.execute(
+        "INSERT INTO taskctl_jobs (id, queue, state, seq, enqueued_at) VALUES "
+        "('a', 'q', 'succeeded', 1, 0), ('b', 'q', 'succeeded', 2, 0), ('c', 'q', 'failed', 3, 0)"
+    )
+    db.conn.commit()
+    migrate(db.conn)
+    assert kept_counts(db) == exact_counts(db) == {"succeeded": 2, "failed": 1}
