@@ -70,7 +70,7 @@ def call_text(job: dict[str, Any]) -> Text:
 
 _NO_WRAP = {
     "id", "task", "kind", "schedule", "runs at", "enqueued", "started", "failed at", "computed at",
-    "next run", "value", "error", "args", "worker",
+    "next run", "value", "error", "last error", "args", "worker",
 }  # fmt: skip
 
 
@@ -97,7 +97,7 @@ def jobs_table(title: str, jobs: list[dict[str, Any]], kind: str) -> RenderableT
         return Text(f"{title}: none", style="dim")
     columns = {
         "queued": ("id", "task", "args", "priority", "enqueued"),
-        "scheduled": ("id", "task", "args", "state", "runs at"),
+        "scheduled": ("id", "task", "args", "state", "runs at", "last error"),
         "running": ("id", "task", "args", "worker", "started", "elapsed", "attempt"),
         "failed": ("id", "task", "error", "attempts", "failed at"),
     }[kind]
@@ -114,7 +114,8 @@ def _job_cells(job: dict[str, Any], kind: str) -> Iterable[RenderableType]:
         return job_id, task, call_text(job), str(job["priority"] or 0), short_time(job["enqueued_at"])
     if kind == "scheduled":
         args = Text(job["schedule"], style="dim", no_wrap=True) if job["state"] == "periodic" else call_text(job)
-        return job_id, task, args, state_text(job["state"]), short_time(job["eta"])
+        error = plain(job["error"] or "", limit=50, style="red")
+        return job_id, task, args, state_text(job["state"]), short_time(job["eta"]), error
     if kind == "running":
         return (
             job_id,

@@ -31,7 +31,6 @@ from taskctl.migrations import migrate
 from taskctl.times import to_epoch
 
 PREVIEW_CHARS = 200
-WAITING = ("scheduled", "retrying")
 FINAL = ("succeeded", "failed", "revoked", "expired")
 
 _UPSERT = """
@@ -60,7 +59,10 @@ class Worker:
 
 def to_json(value: Any) -> str:
     "JSON for anything a task takes or returns; what JSON cannot hold becomes a string."
-    return json.dumps(value, default=str, ensure_ascii=False)
+    try:
+        return json.dumps(value, default=str, ensure_ascii=False)
+    except (TypeError, ValueError, RecursionError):  # circular, or keys JSON cannot hold
+        return json.dumps(repr(value), ensure_ascii=False)
 
 
 def preview(value: Any) -> str:
