@@ -72,12 +72,14 @@ _NO_WRAP = {
     "id", "task", "kind", "schedule", "runs at", "enqueued", "started", "failed at", "computed at",
     "next run", "value", "error", "last error", "args", "worker",
 }  # fmt: skip
+_MIN_WIDTH = {"id": 8, "state": 9, "runs at": 8, "enqueued": 8, "started": 8, "failed at": 8, "computed at": 8}
 
 
 def _table(title: str, *columns: str) -> Table:
     table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
     for column in columns:
-        table.add_column(column, no_wrap=column in _NO_WRAP, overflow="ellipsis", min_width=len(column))
+        width = max(len(column), _MIN_WIDTH.get(column, 0))
+        table.add_column(column, no_wrap=column in _NO_WRAP, overflow="ellipsis", min_width=width)
     return table
 
 
@@ -114,7 +116,7 @@ def _job_cells(job: dict[str, Any], kind: str) -> Iterable[RenderableType]:
         return job_id, task, call_text(job), str(job["priority"] or 0), short_time(job["enqueued_at"])
     if kind == "scheduled":
         args = Text(job["schedule"], style="dim", no_wrap=True) if job["state"] == "periodic" else call_text(job)
-        error = plain(job["error"] or "", limit=50, style="red")
+        error = plain(job["error"] or "", limit=40, style="red")
         return job_id, task, args, state_text(job["state"]), short_time(job["eta"]), error
     if kind == "running":
         return (
