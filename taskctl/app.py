@@ -7,6 +7,7 @@ import importlib
 import inspect
 import sqlite3
 import sys
+import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
@@ -28,6 +29,32 @@ class TaskctlHuey(Huey):
 
     def get_storage(self, **kwargs: Any) -> JobStorage:
         return JobStorage(self.name, serializer=self.serializer, **kwargs)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._running: set[str] = set()
+        self._running_lock = threading.Lock()
+
+    def running_ids(self) -> set[str]:
+        "Ids of the jobs this process is executing now (from dequeue to the last hook)."
+        with self._running_lock:
+            return set(self._running)
+
+    def execute(self, task: Any, timestamp: datetime | None = None) -> Any:
+        with self._running_lock:
+            self._running.add(task.id)
+        try:
+            return super().execute(task, timestamp)
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:
+            # SystemExit from a task, or a failure in Huey's own bookkeeping,
+            # escapes Huey's handlers: record it rather than leave it 'running'.
+            tracking.record_escaped(self, task, exc)
+            raise
+        finally:
+            with self._running_lock:
+                self._running.discard(task.id)
 
     def dequeue(self) -> Any:
         # Huey would log a message it cannot turn into a task and leave it
@@ -65,7 +92,7 @@ class TaskInfo:
     def timeout(self) -> float | None:
         return self.wrapper.task_class.default_timeout
 
-    def next_run(self, tz: tzinfo | None, after: datetime | None = None) -> datetime | None:
+    def next_run(self, tz: tzinfo, after: datetime | None = None) -> datetime | None:
         if not self.cron:
             return None
         start = (after or datetime.now(UTC)).astimezone(tz).replace(microsecond=0)
@@ -149,14 +176,17 @@ def settings() -> Settings:
     return default_app().settings
 
 
-def cron_matcher(expr: str, tz: tzinfo | None, task: str, storage: JobStorage) -> Any:
+def cron_matcher(expr: str, tz: tzinfo, task: str, storage: JobStorage) -> Any:
     """Huey's periodic check: does this minute (in the schedule's time zone) match
     `expr`, and has no run of `task` been queued in it yet? Huey checks on start and
     then every 60s, so a restart, or a second consumer, would otherwise run it twice."""
 
     def matches(timestamp: datetime) -> bool:
-        minute = timestamp.replace(tzinfo=UTC).astimezone(tz).replace(second=0, microsecond=0)
-        if next(CronSim(expr, minute - timedelta(seconds=1))) != minute:
+        # In UTC, then to the zone: wall-clock arithmetic would lose the DST fold.
+        minute = timestamp.replace(tzinfo=UTC, second=0, microsecond=0)
+        start = (minute - timedelta(seconds=1)).astimezone(tz)
+        # Compare instants: Python's == is never true across zones for a time in the fold.
+        if next(CronSim(expr, start)).timestamp() != minute.timestamp():
             return False
         return not storage.enqueued_since(task, minute.timestamp())
 

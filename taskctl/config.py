@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import tomllib
 from dataclasses import dataclass, field
-from datetime import datetime, tzinfo
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -44,9 +44,9 @@ class Settings:
         return self.path.parent
 
     @property
-    def tz(self) -> tzinfo | None:
-        "None means the machine's local time zone."
-        return None if self.timezone == "local" else ZoneInfo(self.timezone)
+    def tz(self) -> tzinfo:
+        "The zone of [schedules] and of displayed times."
+        return local_zone() if self.timezone == "local" else ZoneInfo(self.timezone)
 
     def resolve(self, path: str | Path) -> Path:
         "A path from the config, relative to the config file's folder."
@@ -55,6 +55,23 @@ class Settings:
     def section(self, name: str) -> dict[str, Any]:
         "A free-form table of the config, for task modules (`[github]`)."
         return dict(self.sections.get(name, {}))
+
+
+def local_zone() -> tzinfo:
+    """The machine's zone with its DST rules ($TZ, else /etc/localtime); a fixed
+    offset only as a last resort, since it would put cron runs an hour off
+    across a DST change."""
+    name = os.environ.get("TZ", "").lstrip(":")
+    if name:
+        try:
+            return ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError, OSError):
+            pass
+    try:
+        with open("/etc/localtime", "rb") as zone_file:
+            return ZoneInfo.from_file(zone_file, key="localtime")
+    except (OSError, ValueError):
+        return datetime.now().astimezone().tzinfo or UTC
 
 
 def find_config(explicit: str | Path | None = None) -> Path:
@@ -106,7 +123,7 @@ def _parse(path: Path, raw: dict[str, Any]) -> Settings:
     if timezone != "local":
         try:
             ZoneInfo(timezone)
-        except (ZoneInfoNotFoundError, ValueError):
+        except (ZoneInfoNotFoundError, ValueError, OSError):
             raise ConfigError(
                 f"{path}: [taskctl] timezone {timezone!r} is not a known time zone "
                 "(use 'local' or a name like 'Europe/Paris')"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
 import time
 
 from huey.consumer import Consumer, ConsumerStopped
@@ -23,11 +24,9 @@ def run_consumer(
 ) -> None:
     """Run workers and the scheduler until stopped (Ctrl+C: running jobs finish
     first; a second Ctrl+C interrupts them, and they go back to the queue).
-    With `burst`, stop as soon as nothing is queued, due or running."""
-    storage, host = app.storage, socket.gethostname()
-    found = storage.recover_lost(host, alive={os.getpid()})
-    if found:
-        logger.warning("Recovered %d job(s) whose worker stopped without finishing them.", found)
+    With `burst`, stop as soon as nothing is queued, due, retrying or running."""
+    heartbeat = Heartbeat(app)
+    heartbeat.beat()  # recover what a previous consumer left behind, before taking work
     consumer = app.huey.create_consumer(
         workers=workers,
         # Burst runs are for scripts and tests: only the jobs already there.
@@ -37,31 +36,57 @@ def run_consumer(
         max_delay=app.settings.poll_interval,
         check_worker_health=True,
     )
+    heartbeat.consumer = consumer
     consumer.start()
-    beat_every = app.settings.lease / 4
-    next_beat = health_ts = time.monotonic()
+    heartbeat.start()
+    health_ts = time.monotonic()
     try:
         while True:
             health_ts = consumer.loop(health_ts)
-            if time.monotonic() >= next_beat:
-                next_beat = time.monotonic() + beat_every
-                _heartbeat(app, consumer, host)
-            if burst and storage.is_idle():
+            if burst and not app.huey.running_ids() and app.storage.is_idle():
                 consumer.stop(graceful=True)
                 break
     except ConsumerStopped:
         pass
-    app.huey.notify_interrupted_tasks()
+    finally:
+        app.huey.notify_interrupted_tasks()
+        heartbeat.stop()
 
 
-def _heartbeat(app: App, consumer: Consumer, host: str) -> None:
-    # Renew our leases, then look for jobs of consumers that died.
-    pids = {os.getpid()} | {p.pid for _, p in consumer.worker_threads if getattr(p, "pid", None) is not None}
-    try:
-        app.storage.renew_leases(host, pids)
-        found = app.storage.recover_lost(host, alive=pids)
-    except Exception:
-        logger.exception("Heartbeat failed; will try again.")
-        return
-    if found:
-        logger.warning("Recovered %d job(s) whose worker stopped without finishing them.", found)
+class Heartbeat(threading.Thread):
+    """Renews the leases of this consumer's running jobs, and recovers jobs whose
+    worker died. Its own thread, so it keeps beating while a graceful shutdown
+    waits for long jobs: a lapsed lease would let another consumer run them again."""
+
+    def __init__(self, app: App):
+        super().__init__(name="taskctl-heartbeat", daemon=True)
+        self.app = app
+        self.host = socket.gethostname()
+        self.consumer: Consumer | None = None
+        self.interval = app.settings.lease / 4
+        self._halt = threading.Event()
+
+    def run(self) -> None:
+        while not self._halt.wait(self.interval):
+            self.beat()
+
+    def stop(self) -> None:
+        self._halt.set()
+
+    def beat(self) -> None:
+        storage, own_pid = self.app.storage, os.getpid()
+        running = self.app.huey.running_ids()
+        children = [p.pid for p in self._worker_processes() if p.pid is not None]
+        try:
+            storage.renew_leases(self.host, pids=children, ids=running)
+            found = storage.recover_lost(self.host, own_pid, in_flight=running)
+        except Exception:
+            logger.exception("Heartbeat failed; will try again.")
+            return
+        if found:
+            logger.warning("Recovered %d job(s) whose worker stopped without finishing them.", found)
+
+    def _worker_processes(self) -> list:
+        if self.consumer is None or self.consumer.worker_type != "process":
+            return []
+        return [process for _, process in self.consumer.worker_threads]

@@ -54,6 +54,9 @@ def check_call(info: TaskInfo, args: list[Any], kwargs: dict[str, Any]) -> None:
         signature = inspect.signature(info.proxy.func)
     except (TypeError, ValueError):
         return
+    if info.proxy.options.get("context"):  # Huey passes `task` itself
+        params = [p for p in signature.parameters.values() if p.name != "task"]
+        signature = signature.replace(parameters=params)
     try:
         signature.bind(*args, **kwargs)
     except TypeError as exc:

@@ -27,15 +27,20 @@ class CachedResult(NamedTuple):
 
 
 def latest_result(
-    task: str, *, config: str | Path | None = None, database: str | Path | None = None
+    task: str,
+    *,
+    config: str | Path | None = None,
+    database: str | Path | None = None,
+    queue: str = "taskctl",
 ) -> CachedResult | None:
     """The latest successful result of `task` (full name or unique suffix), or None
-    if it has not succeeded yet. The database comes from `database`, else from
-    the config (`config`, $TASKCTL_CONFIG, ./config.toml)."""
+    if it has not succeeded yet. The database comes from `database` (with
+    `queue`, the config's [taskctl] name), else from the config (`config`,
+    $TASKCTL_CONFIG, ./config.toml)."""
     from taskctl.registry import SqliteRegistry
 
     if database is not None:
-        path, queue = Path(database), "taskctl"
+        path = Path(database)
     else:
         settings = load_settings(config)
         path, queue = settings.database, settings.name

@@ -17,9 +17,11 @@ import sqlite3
 import threading
 import time
 import uuid
+import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from huey.constants import EmptyData
@@ -87,7 +89,9 @@ class JobStorage(SqliteStorage):
         self.lease = lease
         self._last_seq = 0
         self._seq_lock = threading.Lock()
+        self._inherited: list[sqlite3.Connection] = []
         super().__init__(name, filename, **kwargs)
+        os.register_at_fork(after_in_child=partial(_after_fork, weakref.ref(self)))
 
     def _create_connection(self) -> sqlite3.Connection:
         conn = super()._create_connection()
@@ -225,6 +229,15 @@ class JobStorage(SqliteStorage):
             commit=True,
         )
 
+    def record_canceled(self, job_id: str) -> None:
+        "Cancelled before it ran; the message stays, in case a retry follows."
+        self.sql(
+            "UPDATE taskctl_jobs SET state = 'revoked', lease_until = NULL, finished_at = ? "
+            "WHERE id = ? AND state = 'running'",
+            (time.time(), job_id),
+            commit=True,
+        )
+
     def record_undeliverable(self, data: bytes, exc: Exception) -> None:
         "A claimed message this consumer cannot run (its task is not registered here)."
         message = self._message(data)
@@ -248,49 +261,68 @@ class JobStorage(SqliteStorage):
             commit=True,
         )
 
-    def renew_leases(self, host: str, pids: Iterable[int]) -> int:
-        "Heartbeat: this consumer's running jobs are still alive."
-        pids = list(pids)
+    def renew_leases(self, host: str, pids: Iterable[int] = (), ids: Iterable[str] = ()) -> int:
+        """Heartbeat: these running jobs are alive, by job id (thread workers: the
+        jobs in flight) or by worker process (process workers: one job each)."""
+        pids, ids = list(pids), list(ids)
         with self.db(commit=True) as curs:
             curs.execute(
                 "UPDATE taskctl_jobs SET lease_until = ? WHERE queue = ? AND state = 'running' "
-                f"AND worker_host = ? AND worker_pid IN ({','.join('?' * len(pids))})",
-                (time.time() + self.lease, self.name, host, *pids),
+                f"AND (id IN ({_marks(ids)}) OR (worker_host = ? AND worker_pid IN ({_marks(pids)})))",
+                (time.time() + self.lease, self.name, *ids, host, *pids),
             )
             return curs.rowcount
 
-    def recover_lost(self, host: str, alive: Iterable[int] = ()) -> int:
-        """Jobs whose worker is gone: its lease ran out, or it was on this host and
-        its process is dead. A job with retries left goes back to the queue,
-        otherwise it fails as lost. Returns how many were found."""
-        now = time.time()
-        alive = set(alive)
+    def recover_lost(self, host: str, own_pid: int, in_flight: Iterable[str] = (), grace: float = 5.0) -> int:
+        """Find the jobs whose worker is gone and put them right. A running job is
+        lost when its worker process on this host is dead, when it is this
+        process's but no longer in flight, or (another host) when its lease ran
+        out. A lost job with retries left goes back to the queue, using one up;
+        otherwise it fails as WorkerLost. Returns how many were found."""
+        now, in_flight = time.time(), set(in_flight)
         with self.db(commit=True) as curs:
             rows = curs.execute(
-                "SELECT id, state, worker_host, worker_pid, lease_until FROM taskctl_jobs "
-                "WHERE queue = ? AND state IN ('running', 'due')",
+                "SELECT id, state, worker_host, worker_pid, lease_until, started_at, data "
+                "FROM taskctl_jobs WHERE queue = ? AND state IN ('running', 'due')",
                 (self.name,),
             ).fetchall()
-            lost = [
-                (job_id, state)
-                for job_id, state, w_host, w_pid, lease in rows
-                if (lease or 0) < now
-                or (state == "running" and w_host == host and w_pid not in alive and not _pid_alive(w_pid))
-            ]
-            for job_id, state in lost:
+            lost = 0
+            for job_id, state, w_host, w_pid, lease, started, data in rows:
+                if state == "due" or w_host != host:
+                    gone = (lease or 0) < now
+                elif w_pid == own_pid:
+                    gone = job_id not in in_flight and (started or 0) < now - grace
+                else:
+                    gone = not _pid_alive(w_pid)
+                if not gone:
+                    continue
+                lost += 1
                 if state == "due":
                     curs.execute("UPDATE taskctl_jobs SET state = 'queued' WHERE id = ?", (job_id,))
-                    continue
-                curs.execute(
-                    "UPDATE taskctl_jobs SET lease_until = NULL, error_type = 'WorkerLost', "
-                    "error_message = 'the worker running this job stopped without finishing it', "
-                    "state = CASE WHEN retries > 0 THEN 'queued' ELSE 'failed' END, "
-                    "data = CASE WHEN retries > 0 THEN data END, "
-                    "finished_at = CASE WHEN retries > 0 THEN NULL ELSE ?1 END, "
-                    "retries = max(retries - 1, 0) WHERE id = ?2",
-                    (now, job_id),
-                )
-        return len(lost)
+                else:
+                    self._requeue_or_fail_lost(curs, job_id, data, now)
+        return lost
+
+    def _requeue_or_fail_lost(self, curs: sqlite3.Cursor, job_id: str, data: bytes | None, now: float) -> None:
+        message = self._message(data) if data is not None else None
+        error = (
+            "WorkerLost",
+            "the worker running this job stopped without finishing it",
+        )
+        if message is not None and message.retries:
+            # The retry is used up in the message itself: Huey counts from there.
+            data = self.serializer.serialize(message._replace(retries=message.retries - 1))
+            curs.execute(
+                "UPDATE taskctl_jobs SET state = 'queued', lease_until = NULL, data = ?, retries = ?, "
+                "seq = ?, error_type = ?, error_message = ? WHERE id = ?",
+                (self.to_blob(data), message.retries - 1, self._next_seq(), *error, job_id),
+            )
+        else:
+            curs.execute(
+                "UPDATE taskctl_jobs SET state = 'failed', lease_until = NULL, data = NULL, finished_at = ?, "
+                "duration = ? - started_at, error_type = ?, error_message = ? WHERE id = ?",
+                (now, now, *error, job_id),
+            )
 
     def is_idle(self) -> bool:
         """Nothing queued, running, waiting for a retry, or due now (for `--burst`).
@@ -365,6 +397,26 @@ class JobStorage(SqliteStorage):
 
     def _delete(self, where: str) -> None:
         self.sql(f"DELETE FROM taskctl_jobs WHERE queue = ? AND {where}", (self.name,), commit=True)
+
+
+def _after_fork(ref: weakref.ref[JobStorage]) -> None:
+    """A forked worker must not use its parent's connection, nor a lock another
+    thread held at the fork. Huey closes the connection before the first fork
+    only; replacement workers come later. The inherited connection is kept
+    (unused): closing it here could disturb the parent's locks."""
+    storage = ref()
+    if storage is None:
+        return
+    if storage._conn is not None:
+        storage._inherited.append(storage._conn)
+    storage._conn = None
+    storage.lock = threading.Lock()
+    storage._seq_lock = threading.Lock()
+
+
+def _marks(values: list[Any]) -> str:
+    "Placeholders for an IN list; an empty list matches nothing."
+    return ",".join("?" * len(values)) if values else "NULL"
 
 
 def _chunks(items: list[str], size: int) -> Iterable[list[str]]:

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta, tzinfo
 
 from taskctl.errors import UsageError
 
+MAX_AHEAD = 10 * 365 * 86400  # further than this is a typo, not a plan
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
 
@@ -38,8 +39,10 @@ def parse_duration(text: str, option: str = "--delay") -> float:
                 f"{option} {text!r} is not a duration; use a number of seconds or units like 90s, 10m, 2h, 1h30m, 7d"
             ) from None
         seconds = sum(float(n) * _UNITS[u] for n, u in parts)
-    if negative or seconds != seconds or seconds == float("inf"):
-        raise UsageError(f"{option} {text!r} must not be negative or infinite; use e.g. 90s or 10m")
+    if negative or seconds != seconds:
+        raise UsageError(f"{option} {text!r} must not be negative; use e.g. 90s or 10m")
+    if seconds > MAX_AHEAD:
+        raise UsageError(f"{option} {text!r} is more than 10 years; use e.g. 90s, 10m or 7d")
     return seconds
 
 
@@ -54,6 +57,8 @@ def parse_at(text: str, tz: tzinfo | None = None, now: datetime | None = None) -
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=tz) if tz else moment.astimezone()
     now = now or datetime.now(UTC)
+    if moment > now + timedelta(seconds=MAX_AHEAD):
+        raise UsageError(f"--at {text!r} is more than 10 years away; check the date")
     if moment < now - timedelta(seconds=1):
         raise UsageError(
             f"--at {text!r} is in the past (now is {now.astimezone(tz).isoformat(timespec='seconds')}); "

@@ -8,6 +8,7 @@ never fails a task.
 
 from __future__ import annotations
 
+import logging
 import traceback
 from typing import Any
 
@@ -15,6 +16,20 @@ from huey import signals
 from huey.api import Huey, Task
 
 from taskctl.storage import JobStorage
+
+logger = logging.getLogger("taskctl.tracking")
+
+
+def format_traceback(exc: BaseException) -> str:
+    return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+
+
+def record_escaped(huey: Huey, task: Task, exc: BaseException) -> None:
+    "An exception Huey did not catch: the attempt failed, with no retry."
+    try:
+        huey.storage.record_error(task.id, exc, format_traceback(exc), final=True)
+    except Exception:
+        logger.exception("Could not record the failure of job %s.", task.id)
 
 
 def install(huey: Huey) -> None:
@@ -25,12 +40,17 @@ def install(huey: Huey) -> None:
         if exc is None:
             storage.record_success(task.id, value)
         else:
-            tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-            storage.record_error(task.id, exc, tb, final=not task.retries)
+            storage.record_error(task.id, exc, format_traceback(exc), final=not task.retries)
 
     @huey.signal(signals.SIGNAL_REVOKED, signals.SIGNAL_EXPIRED)
     def record_skipped(signal: str, task: Task) -> None:
         storage.record_skipped(task.id, "revoked" if signal == signals.SIGNAL_REVOKED else "expired")
+
+    @huey.signal(signals.SIGNAL_CANCELED)
+    def record_canceled(signal: str, task: Task) -> None:
+        # A pre-execute hook cancelled the run. A task raising CancelExecution
+        # also lands here; its post-execute record follows and wins.
+        storage.record_canceled(task.id)
 
     @huey.signal(signals.SIGNAL_INTERRUPTED)
     def record_interrupted(signal: str, task: Task) -> None:

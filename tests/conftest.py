@@ -83,6 +83,16 @@ def perishable():
 
 
 @task()
+def exits(code=3):
+    raise SystemExit(code)
+
+
+@task(context=True)
+def whoami(task):
+    return task.id
+
+
+@task()
 def sample():
     return {"value": 42}
 

@@ -148,6 +148,9 @@ def test_a_killed_consumer_loses_nothing(project, tmp_path):
     recovered = project.job(retried)
     assert recovered["state"] == "succeeded" and recovered["result_preview"] == '"second run"'
     assert recovered["attempts"] == 2
+    # The lost attempt used up the job's one retry, in the message Huey reads too.
+    db = sqlite3.connect(project.database)
+    assert db.execute("select retries from taskctl_jobs where id = ?", (retried,)).fetchone()[0] == 0
 
 
 def test_synchronous_normal_by_default_and_full_on_request(project):
@@ -264,3 +267,53 @@ def test_task_output_is_shown_as_text_not_markup(project):
     assert "[red]alert" in out and "\\x1b[2J" in out
     assert "\x1b[2J" not in out
     assert project.job(job_id)["state"] == "succeeded"
+
+
+def test_a_task_that_exits_fails_instead_of_hanging_the_queue(project):
+    job_id = project.enqueue("exits", "3")
+    after = project.enqueue("add", "1")
+    done = project.run("run-consumer", "--burst", timeout=30)
+    assert done.returncode == 0, done.stderr
+    job = project.job(job_id)
+    assert job["state"] == "failed" and job["error_type"] == "SystemExit"
+    assert project.job(after)["state"] == "succeeded"
+
+
+def test_context_tasks_take_no_task_argument_from_the_command_line(project):
+    job_id = project.enqueue("whoami")
+    project.burst()
+    assert project.job(job_id)["result_preview"] == json.dumps(job_id)
+
+
+def test_burst_waits_for_the_next_step_of_a_pipeline(project):
+    import importlib
+
+    from taskctl.app import build_app
+    from taskctl.config import load_settings
+
+    build_app(load_settings(project.config))
+    module = importlib.import_module(project.module)
+    pipeline = module.add.s(1, 2).then(module.add, 10).then(module.add, 100)
+    results = module.add.huey.enqueue(pipeline)
+    project.burst()
+    assert [r.get(blocking=True, timeout=5) for r in results] == [3, 13, 113]
+    assert project.status()["counts"]["succeeded"] == 3
+
+
+def test_ctrl_c_keeps_the_job_owned_while_it_finishes(project, tmp_path):
+    # A short lease: without heartbeats during the graceful shutdown, a second
+    # consumer would take the job and run it again.
+    project.write_config(taskctl="lease = 1")
+    marker = tmp_path / "started"
+    job_id = project.enqueue("slow", "3", f"marker={marker}")
+    first = project.start_consumer()
+    try:
+        wait_until(marker.exists, what="the job to start")
+        first.send_signal(signal.SIGINT)
+        time.sleep(1.5)  # past the lease
+        second = project.run("run-consumer", "--burst")
+        assert second.returncode == 0, second.stderr
+    finally:
+        _, err = stop(first)
+    job = project.job(job_id)
+    assert (job["state"], job["attempts"]) == ("succeeded", 1), err

@@ -49,6 +49,9 @@ def test_ambiguous_suffix_lists_the_candidates(project, tmp_path):
         (["add", "1", "--delay", "soon"], "is not a duration"),
         (["add", "1", "--at", "tomorrow"], "is not an ISO 8601 time"),
         (["add", "1", "--delay", "1m", "--at", "2100-01-01T00:00"], "not both"),
+        (["add", "1", "--delay", "99999999999w"], "more than 10 years"),
+        (["add", "1", "--at", "9999-12-31T23:59-05:00"], "more than 10 years"),
+        (["add", "1", "--wait", "--timeout", "nan"], "--timeout must be a positive number"),
     ],
 )
 def test_malformed_arguments_are_usage_errors(project, args, fragment):
@@ -84,6 +87,7 @@ def test_invalid_toml_names_the_line(project):
         ('[taskctl]\nmodules = ["m"]\ndatabase = "x.db"\nworkers = "two"\n', "[taskctl] workers must be"),
         ('[taskctl]\nmodules = ["m"]\ndatabase = "x.db"\nsynchronous = "off"\n', "[taskctl] synchronous"),
         ('[taskctl]\nmodules = ["m"]\ndatabase = "x.db"\ntimezone = "Mars/Olympus"\n', "timezone"),
+        ('[taskctl]\nmodules = ["m"]\ndatabase = "x.db"\ntimezone = "America"\n', "not a known time zone"),
         ('[taskctl]\nmodules = ["m"]\ndatabase = "x.db"\nwrokers = 2\n', "unknown setting [taskctl] wrokers"),
         ("modules = []\n", "missing the [taskctl] table"),
     ],

@@ -90,3 +90,26 @@ def test_counts_migration_backfills_existing_rows(tmp_path):
     db.conn.commit()
     migrate(db.conn)
     assert kept_counts(db) == exact_counts(db) == {"succeeded": 2, "failed": 1}
+
+
+def test_cron_matching_follows_daylight_saving_time(tmp_path):
+    from datetime import UTC, datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    from taskctl.app import TaskctlHuey, cron_matcher
+
+    storage = TaskctlHuey("dst", filename=str(tmp_path / "dst.db")).storage
+    new_york = ZoneInfo("America/New_York")
+
+    def runs(expr: str, start: datetime, hours: int) -> list[str]:
+        matches = cron_matcher(expr, new_york, "t.dst", storage)
+        minutes = (start + timedelta(minutes=m) for m in range(hours * 60))
+        # Huey passes naive UTC datetimes, at any second of the minute.
+        return [m.strftime("%H:%M") for m in minutes if matches(m.replace(tzinfo=None, second=17))]
+
+    fall_back = datetime(2026, 11, 1, 4, 0, tzinfo=UTC)  # 00:00 EDT; 01:00-02:00 happens twice
+    assert runs("30 1 * * *", fall_back, 5) == ["05:30"]  # once, not twice
+    assert runs("0 * * * *", fall_back, 5) == ["04:00", "05:00", "06:00", "07:00", "08:00"]
+    spring_forward = datetime(2026, 3, 8, 5, 0, tzinfo=UTC)  # 00:00 EST; 02:00-03:00 never happens
+    assert runs("30 2 * * *", spring_forward, 4) == ["07:00"]  # at 03:00 EDT, not skipped
+    assert runs("0 * * * *", spring_forward, 4) == ["05:00", "06:00", "07:00", "08:00"]

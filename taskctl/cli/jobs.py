@@ -27,7 +27,9 @@ def enqueue(
         ),
     ] = None,
     delay: Annotated[str | None, typer.Option(help="Run after a delay: 90s, 10m, 2h, 1h30m.")] = None,
-    at: Annotated[str | None, typer.Option(help="Run at an ISO 8601 time (local unless it has an offset).")] = None,
+    at: Annotated[
+        str | None, typer.Option(help="Run at an ISO 8601 time (in the config's timezone unless it has an offset).")
+    ] = None,
     priority: Annotated[int | None, typer.Option(help="Higher runs first.")] = None,
     wait: Annotated[bool, typer.Option("--wait", help="Wait for the job and print its result as JSON.")] = False,
     timeout: Annotated[float, typer.Option(help="With --wait: give up after this many seconds.")] = 60.0,
@@ -35,7 +37,7 @@ def enqueue(
     """Queue a job and print its id (only the id, so scripts can capture it)."""
     if delay is not None and at is not None:
         raise UsageError("use --delay or --at, not both")
-    if timeout <= 0:
+    if not timeout > 0:  # NaN too
         raise UsageError("--timeout must be a positive number of seconds")
     seconds = parse_duration(delay) if delay is not None else None
     obj = state(ctx)
