@@ -380,9 +380,8 @@ class JobStorage(SqliteStorage):
             job_id, task = message.id, message.name
             args, kwargs = to_json(list(message.args or ())), to_json(message.kwargs or {})
             retries = message.retries or 0
-        params = (job_id, self.name, task, args, kwargs, state, priority or 0, eta)
-        params += (self._next_seq(), self.to_blob(data), retries, time.time())
-        self.sql(_UPSERT, params, commit=True)
+        params = (job_id, self.name, task, args, kwargs, state, priority or 0, eta, self._next_seq())
+        self.sql(_UPSERT, (*params, self.to_blob(data), retries, time.time()), commit=True)
 
     def _count(self, where: str) -> int:
         sql = f"SELECT count(*) FROM taskctl_jobs WHERE queue = ? AND {where}"

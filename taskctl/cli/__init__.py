@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -20,7 +21,7 @@ class TaskctlGroup(TyperGroup):
     """Turns every expected failure into one `Error: ...` line and an exit code:
     2 for usage errors, 1 for runtime errors, never a traceback."""
 
-    def invoke(self, ctx: typer.Context) -> Any:
+    def invoke(self, ctx: Any) -> Any:  # Typer's vendored click Context
         try:
             return super().invoke(ctx)
         except sqlite3.Error as exc:
@@ -29,9 +30,19 @@ class TaskctlGroup(TyperGroup):
                 raise DatabaseError(f"database error: {exc}") from None
             raise open_error(obj.settings.database, exc, obj.settings.busy_timeout) from None
 
-    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        windows_expand_args: bool = True,
+        **extra: Any,
+    ) -> Any:
         try:
-            code = super().main(*args, standalone_mode=False, **kwargs)
+            code = super().main(
+                args, prog_name, complete_var, standalone_mode=False, windows_expand_args=windows_expand_args, **extra
+            )
         except TaskctlError as exc:
             _fail(str(exc), exc.exit_code)
         except typer.TyperException as exc:  # Typer's own (vendored click) usage errors
