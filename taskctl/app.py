@@ -5,17 +5,21 @@ from __future__ import annotations
 import difflib
 import importlib
 import inspect
+import os
 import sqlite3
 import sys
 import threading
+import weakref
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from cronsim import CronSim
 from huey import Huey
 from huey.api import TaskWrapper
+from huey.exceptions import CancelExecution
 
 from taskctl import tracking
 from taskctl.config import Settings, cron_problem, load_settings
@@ -32,17 +36,18 @@ class TaskctlHuey(Huey):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._running: set[str] = set()
-        self._running_lock = threading.Lock()
+        self._executing = 0
+        self._executing_lock = threading.Lock()
+        os.register_at_fork(after_in_child=partial(_reset_after_fork, weakref.ref(self)))
 
-    def running_ids(self) -> set[str]:
-        "Ids of the jobs this process is executing now (from dequeue to the last hook)."
-        with self._running_lock:
-            return set(self._running)
+    def busy(self) -> bool:
+        "Is this process executing a job (from its start to its last hook)?"
+        with self._executing_lock:
+            return self._executing > 0
 
     def execute(self, task: Any, timestamp: datetime | None = None) -> Any:
-        with self._running_lock:
-            self._running.add(task.id)
+        with self._executing_lock:
+            self._executing += 1
         try:
             return super().execute(task, timestamp)
         except KeyboardInterrupt:
@@ -53,8 +58,16 @@ class TaskctlHuey(Huey):
             tracking.record_escaped(self, task, exc)
             raise
         finally:
-            with self._running_lock:
-                self._running.discard(task.id)
+            with self._executing_lock:
+                self._executing -= 1
+
+    def _run_pre_execute(self, task: Any) -> None:
+        # Huey only signals a pre-execute cancel; record it, as a revoke.
+        try:
+            super()._run_pre_execute(task)
+        except CancelExecution:
+            self.storage.record_skipped(task.id, "revoked")
+            raise
 
     def dequeue(self) -> Any:
         # Huey would log a message it cannot turn into a task and leave it
@@ -67,6 +80,14 @@ class TaskctlHuey(Huey):
         except Exception as exc:
             self.storage.record_undeliverable(data, exc)
             return None
+
+
+def _reset_after_fork(ref: weakref.ref[TaskctlHuey]) -> None:
+    # A lock held by another thread at the fork would never be released.
+    huey = ref()
+    if huey is not None:
+        huey._executing = 0
+        huey._executing_lock = threading.Lock()
 
 
 @dataclass(frozen=True)

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 import threading
 import time
+from typing import Any
 
 from huey.consumer import Consumer, ConsumerStopped
 
 from taskctl.app import App
 
 logger = logging.getLogger("taskctl.consumer")
+# Burst mode stops after the queue has looked idle for this long: a process
+# worker records a success a moment before it queues the pipeline's next step.
+BURST_SETTLE = 0.3
 
 
 def run_consumer(
@@ -40,10 +43,17 @@ def run_consumer(
     consumer.start()
     heartbeat.start()
     health_ts = time.monotonic()
+    idle_since: float | None = None
     try:
         while True:
             health_ts = consumer.loop(health_ts)
-            if burst and not app.huey.running_ids() and app.storage.is_idle():
+            if not burst:
+                continue
+            if app.huey.busy() or not app.storage.is_idle():
+                idle_since = None
+            elif idle_since is None:
+                idle_since = time.monotonic()
+            elif time.monotonic() - idle_since >= BURST_SETTLE:
                 consumer.stop(graceful=True)
                 break
     except ConsumerStopped:
@@ -61,7 +71,6 @@ class Heartbeat(threading.Thread):
     def __init__(self, app: App):
         super().__init__(name="taskctl-heartbeat", daemon=True)
         self.app = app
-        self.host = socket.gethostname()
         self.consumer: Consumer | None = None
         self.interval = app.settings.lease / 4
         self._halt = threading.Event()
@@ -74,19 +83,17 @@ class Heartbeat(threading.Thread):
         self._halt.set()
 
     def beat(self) -> None:
-        storage, own_pid = self.app.storage, os.getpid()
-        running = self.app.huey.running_ids()
-        children = [p.pid for p in self._worker_processes() if p.pid is not None]
+        children = [p.pid for p in self._worker_processes() if p.pid is not None and p.is_alive()]
         try:
-            storage.renew_leases(self.host, pids=children, ids=running)
-            found = storage.recover_lost(self.host, own_pid, in_flight=running)
+            self.app.storage.renew_leases([os.getpid(), *children])
+            found = self.app.storage.recover_lost()
         except Exception:
             logger.exception("Heartbeat failed; will try again.")
             return
         if found:
             logger.warning("Recovered %d job(s) whose worker stopped without finishing them.", found)
 
-    def _worker_processes(self) -> list:
+    def _worker_processes(self) -> list[Any]:
         if self.consumer is None or self.consumer.worker_type != "process":
             return []
         return [process for _, process in self.consumer.worker_threads]

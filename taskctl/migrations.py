@@ -113,6 +113,12 @@ def m003_counts(db: Database) -> None:
     )
 
 
+@migrations()
+def m004_owner(db: Database) -> None:
+    # Which consumer claimed a running job: its heartbeat renews only those leases.
+    db.execute("ALTER TABLE taskctl_jobs ADD COLUMN owner TEXT")
+
+
 def migrate(conn: sqlite3.Connection) -> None:
     "Apply pending steps; BEGIN IMMEDIATE makes concurrent first opens take turns."
     db = Database(conn, execute_plugins=False)

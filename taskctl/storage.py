@@ -21,7 +21,6 @@ import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from functools import partial
 from typing import Any
 
 from huey.constants import EmptyData
@@ -90,8 +89,11 @@ class JobStorage(SqliteStorage):
         self._last_seq = 0
         self._seq_lock = threading.Lock()
         self._inherited: list[sqlite3.Connection] = []
+        # Marks the rows this consumer claimed (its forked workers share it), so
+        # its heartbeat renews only their leases.
+        self.owner = uuid.uuid4().hex
         super().__init__(name, filename, **kwargs)
-        os.register_at_fork(after_in_child=partial(_after_fork, weakref.ref(self)))
+        _fork_safety(self)
 
     def _create_connection(self) -> sqlite3.Connection:
         conn = super()._create_connection()
@@ -127,8 +129,8 @@ class JobStorage(SqliteStorage):
         ):
             return None
         worker = Worker.current()
-        now = time.time()
         with self.db(commit=True) as curs:
+            now = time.time()  # after the lock: the lease starts when the claim does
             row = curs.execute(
                 "SELECT id, data FROM taskctl_jobs WHERE queue = ? AND state = 'queued' "
                 "ORDER BY priority DESC, seq LIMIT 1",
@@ -139,8 +141,8 @@ class JobStorage(SqliteStorage):
             curs.execute(
                 "UPDATE taskctl_jobs SET state = 'running', started_at = ?, "
                 "finished_at = NULL, attempts = attempts + 1, worker_host = ?, "
-                "worker_pid = ?, worker_thread = ?, lease_until = ? WHERE id = ?",
-                (now, worker.host, worker.pid, worker.thread, now + self.lease, row[0]),
+                "worker_pid = ?, worker_thread = ?, owner = ?, lease_until = ? WHERE id = ?",
+                (now, worker.host, worker.pid, worker.thread, self.owner, now + self.lease, row[0]),
             )
             return row[1]
 
@@ -208,14 +210,14 @@ class JobStorage(SqliteStorage):
             self.sql(
                 "UPDATE taskctl_jobs SET state = 'failed', data = NULL, lease_until = NULL, "
                 "finished_at = ?, duration = ? - started_at, error_type = ?, "
-                "error_message = ?, traceback = ? WHERE id = ?",
+                "error_message = ?, traceback = ? WHERE id = ? AND state = 'running'",
                 (now, now, *error, job_id),
                 commit=True,
             )
         else:
             self.sql(
                 "UPDATE taskctl_jobs SET duration = ? - started_at, error_type = ?, "
-                "error_message = ?, traceback = ? WHERE id = ?",
+                "error_message = ?, traceback = ? WHERE id = ? AND state = 'running'",
                 (now, *error, job_id),
                 commit=True,
             )
@@ -226,15 +228,6 @@ class JobStorage(SqliteStorage):
             "UPDATE taskctl_jobs SET state = ?, data = NULL, lease_until = NULL, "
             "finished_at = ?, attempts = max(attempts - 1, 0) WHERE id = ?",
             (state, time.time(), job_id),
-            commit=True,
-        )
-
-    def record_canceled(self, job_id: str) -> None:
-        "Cancelled before it ran; the message stays, in case a retry follows."
-        self.sql(
-            "UPDATE taskctl_jobs SET state = 'revoked', lease_until = NULL, finished_at = ? "
-            "WHERE id = ? AND state = 'running'",
-            (time.time(), job_id),
             commit=True,
         )
 
@@ -261,40 +254,36 @@ class JobStorage(SqliteStorage):
             commit=True,
         )
 
-    def renew_leases(self, host: str, pids: Iterable[int] = (), ids: Iterable[str] = ()) -> int:
-        """Heartbeat: these running jobs are alive, by job id (thread workers: the
-        jobs in flight) or by worker process (process workers: one job each)."""
-        pids, ids = list(pids), list(ids)
+    def renew_leases(self, pids: Iterable[int]) -> int:
+        """Heartbeat: the running jobs this consumer claimed, in these live
+        processes (itself, and its worker processes), are still being worked on."""
+        pids = list(pids)
         with self.db(commit=True) as curs:
             curs.execute(
                 "UPDATE taskctl_jobs SET lease_until = ? WHERE queue = ? AND state = 'running' "
-                f"AND (id IN ({_marks(ids)}) OR (worker_host = ? AND worker_pid IN ({_marks(pids)})))",
-                (time.time() + self.lease, self.name, *ids, host, *pids),
+                f"AND owner = ? AND worker_host = ? AND worker_pid IN ({_marks(pids)})",
+                (time.time() + self.lease, self.name, self.owner, socket.gethostname(), *pids),
             )
             return curs.rowcount
 
-    def recover_lost(self, host: str, own_pid: int, in_flight: Iterable[str] = (), grace: float = 5.0) -> int:
-        """Find the jobs whose worker is gone and put them right. A running job is
-        lost when its worker process on this host is dead, when it is this
-        process's but no longer in flight, or (another host) when its lease ran
-        out. A lost job with retries left goes back to the queue, using one up;
-        otherwise it fails as WorkerLost. Returns how many were found."""
-        now, in_flight = time.time(), set(in_flight)
+    def recover_lost(self) -> int:
+        """Find the jobs whose worker is gone and put them right: a running job
+        whose lease ran out, or at once one whose worker process on this host is
+        dead; a due job whose scheduler never queued it. A lost job with a retry
+        left goes back to the queue, using the retry up; otherwise it fails as
+        WorkerLost. Returns how many were found."""
+        host = socket.gethostname()
         with self.db(commit=True) as curs:
+            now = time.time()
             rows = curs.execute(
-                "SELECT id, state, worker_host, worker_pid, lease_until, started_at, data "
+                "SELECT id, state, worker_host, worker_pid, lease_until, data "
                 "FROM taskctl_jobs WHERE queue = ? AND state IN ('running', 'due')",
                 (self.name,),
             ).fetchall()
             lost = 0
-            for job_id, state, w_host, w_pid, lease, started, data in rows:
-                if state == "due" or w_host != host:
-                    gone = (lease or 0) < now
-                elif w_pid == own_pid:
-                    gone = job_id not in in_flight and (started or 0) < now - grace
-                else:
-                    gone = not _pid_alive(w_pid)
-                if not gone:
+            for job_id, state, w_host, w_pid, lease, data in rows:
+                dead = state == "running" and w_host == host and not _pid_alive(w_pid)
+                if not dead and (lease or 0) >= now:
                     continue
                 lost += 1
                 if state == "due":
@@ -398,19 +387,35 @@ class JobStorage(SqliteStorage):
         self.sql(f"DELETE FROM taskctl_jobs WHERE queue = ? AND {where}", (self.name,), commit=True)
 
 
-def _after_fork(ref: weakref.ref[JobStorage]) -> None:
+def _fork_safety(storage: JobStorage) -> None:
     """A forked worker must not use its parent's connection, nor a lock another
-    thread held at the fork. Huey closes the connection before the first fork
-    only; replacement workers come later. The inherited connection is kept
-    (unused): closing it here could disturb the parent's locks."""
-    storage = ref()
-    if storage is None:
-        return
-    if storage._conn is not None:
-        storage._inherited.append(storage._conn)
-    storage._conn = None
-    storage.lock = threading.Lock()
-    storage._seq_lock = threading.Lock()
+    thread held at the fork. Holding the storage lock across the fork means no
+    SQLite call of the parent's is half done in the child. The inherited
+    connection is kept, unused: closing it could disturb the parent's locks."""
+    ref = weakref.ref(storage)
+    held: list[bool] = []
+
+    def before() -> None:
+        target = ref()
+        held.append(bool(target and target.lock.acquire(timeout=10)))
+
+    def after_in_parent() -> None:
+        target = ref()
+        if held.pop() and target:
+            target.lock.release()
+
+    def after_in_child() -> None:
+        target = ref()
+        held.pop()
+        if target is None:
+            return
+        if target._conn is not None:
+            target._inherited.append(target._conn)
+        target._conn = None
+        target.lock = threading.Lock()
+        target._seq_lock = threading.Lock()
+
+    os.register_at_fork(before=before, after_in_parent=after_in_parent, after_in_child=after_in_child)
 
 
 def _marks(values: list[Any]) -> str:

@@ -46,12 +46,6 @@ def install(huey: Huey) -> None:
     def record_skipped(signal: str, task: Task) -> None:
         storage.record_skipped(task.id, "revoked" if signal == signals.SIGNAL_REVOKED else "expired")
 
-    @huey.signal(signals.SIGNAL_CANCELED)
-    def record_canceled(signal: str, task: Task) -> None:
-        # A pre-execute hook cancelled the run. A task raising CancelExecution
-        # also lands here; its post-execute record follows and wins.
-        storage.record_canceled(task.id)
-
     @huey.signal(signals.SIGNAL_INTERRUPTED)
     def record_interrupted(signal: str, task: Task) -> None:
         storage.requeue_interrupted(task.id)

@@ -82,6 +82,16 @@ def perishable():
     return "fresh"
 
 
+@task(retries=1, retry_delay=1)
+def cancels_once(marker):
+    from huey.exceptions import CancelExecution
+
+    if not Path(marker).exists():
+        Path(marker).write_text("cancelled")
+        raise CancelExecution(retry=True)
+    return "ran"
+
+
 @task()
 def exits(code=3):
     raise SystemExit(code)

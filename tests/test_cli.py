@@ -96,7 +96,7 @@ def test_tasks_lists_every_task_with_schedule_and_next_run(project):
     by_name = {t["name"].rsplit(".", 1)[1]: t for t in data}
     assert set(by_name) == {
         "add", "echo", "boom", "flaky", "slow", "slow_retried", "hangs", "perishable", "sample", "yearly",
-        "exits", "whoami",
+        "exits", "whoami", "cancels_once",
     }  # fmt: skip
     assert by_name["sample"]["kind"] == "periodic"
     assert by_name["sample"]["schedule"] == "*/5 * * * *"

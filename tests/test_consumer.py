@@ -317,3 +317,23 @@ def test_ctrl_c_keeps_the_job_owned_while_it_finishes(project, tmp_path):
         _, err = stop(first)
     job = project.job(job_id)
     assert (job["state"], job["attempts"]) == ("succeeded", 1), err
+
+
+def test_a_task_cancelling_itself_for_a_retry_is_retried(project, tmp_path):
+    job_id = project.enqueue("cancels_once", str(tmp_path / "marker"))
+    project.burst()
+    job = project.job(job_id)
+    assert (job["state"], job["attempts"], job["result_preview"]) == ("succeeded", 2, '"ran"')
+
+
+def test_burst_with_process_workers_waits_for_the_next_step_of_a_pipeline(project):
+    import importlib
+
+    from taskctl.app import build_app
+    from taskctl.config import load_settings
+
+    build_app(load_settings(project.config))
+    module = importlib.import_module(project.module)
+    results = module.add.huey.enqueue(module.add.s(1, 2).then(module.add, 10).then(module.add, 100))
+    project.burst("--worker-type", "process")
+    assert [r.get(blocking=True, timeout=5) for r in results] == [3, 13, 113]

@@ -18,7 +18,7 @@ def test_migrating_an_empty_database_gives_the_final_schema(tmp_path):
         "id", "queue", "task", "args", "kwargs", "state", "priority", "eta", "seq", "data",
         "retries", "enqueued_at", "started_at", "finished_at", "duration", "attempts",
         "worker_host", "worker_pid", "worker_thread", "lease_until", "error_type",
-        "error_message", "traceback", "result_preview",
+        "error_message", "traceback", "result_preview", "owner",
     }  # fmt: skip
     assert set(db["taskctl_results"].columns_dict) == {
         "queue", "task", "job_id", "value", "computed_at", "duration",
@@ -113,3 +113,56 @@ def test_cron_matching_follows_daylight_saving_time(tmp_path):
     spring_forward = datetime(2026, 3, 8, 5, 0, tzinfo=UTC)  # 00:00 EST; 02:00-03:00 never happens
     assert runs("30 2 * * *", spring_forward, 4) == ["07:00"]  # at 03:00 EDT, not skipped
     assert runs("0 * * * *", spring_forward, 4) == ["05:00", "06:00", "07:00", "08:00"]
+
+
+def two_consumers(project, lease: float):
+    "Two apps on one database, as two consumers would be (here in one process)."
+    from taskctl.app import build_app
+    from taskctl.config import load_settings
+
+    project.write_config(taskctl=f"lease = {lease}")
+    return build_app(load_settings(project.config)), build_app(load_settings(project.config))
+
+
+def test_a_claimed_job_is_lost_only_when_its_lease_runs_out(project):
+    import os
+    import time
+
+    first, second = two_consumers(project, lease=0.5)
+    job_id = project.enqueue("add", "1")
+    assert first.storage.dequeue() is not None  # claimed by the first consumer
+    assert second.storage.recover_lost() == 0  # its process is alive, its lease too
+    time.sleep(0.3)
+    assert first.storage.renew_leases([os.getpid()]) == 1
+    assert second.storage.renew_leases([os.getpid()]) == 0  # not the second one's job
+    time.sleep(0.3)
+    assert second.storage.recover_lost() == 0  # renewed in time
+    time.sleep(0.6)
+    assert second.storage.recover_lost() == 1  # no heartbeat: lost, though the pid lives
+    job = project.job(job_id)
+    assert (job["state"], job["error_type"]) == ("failed", "WorkerLost")  # no retries left
+
+
+def test_an_error_never_overwrites_a_finished_job(project):
+    (app, _) = two_consumers(project, lease=60)
+    job_id = project.enqueue("add", "1")
+    assert app.storage.dequeue() is not None
+    app.storage.record_success(job_id, 1)
+    app.storage.record_error(job_id, RuntimeError("late"), "tb", final=True)
+    job = project.job(job_id)
+    assert (job["state"], job["error"]) == ("succeeded", None)
+
+
+def test_a_pre_execute_cancel_is_recorded_as_revoked(project):
+    from huey.exceptions import CancelExecution
+
+    (app, _) = two_consumers(project, lease=60)
+
+    @app.huey.pre_execute()
+    def refuse(task):
+        raise CancelExecution()
+
+    job_id = project.enqueue("add", "1")
+    app.huey.execute(app.huey.dequeue())
+    job = project.job(job_id)
+    assert (job["state"], job["attempts"]) == ("revoked", 0)
