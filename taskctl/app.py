@@ -154,8 +154,10 @@ def resolve_name(name: str, names: list[str]) -> str:
     raise UnknownTask(f"unknown task {name!r}{hint}")
 
 
-def build_app(settings: Settings) -> App:
-    huey = _open_huey(settings)
+def build_app(settings: Settings, create: bool = True) -> App:
+    """Import the task modules and bind them to a Huey on the configured database.
+    With `create=False` a missing database stays missing (for read-only commands)."""
+    huey = _open_huey(settings, create)
     proxies = _import_tasks(settings)
     schedules = _config_schedules(settings, [p.name for p in proxies])
     tasks: dict[str, TaskInfo] = {}
@@ -230,23 +232,43 @@ def open_error(path: Path, exc: sqlite3.Error, busy_timeout: float) -> DatabaseE
     return DatabaseError(f"cannot open database {path}: {text}")
 
 
-def _open_huey(settings: Settings) -> TaskctlHuey:
+def _open_huey(settings: Settings, create: bool) -> TaskctlHuey:
     path = settings.database
     if path.is_dir():
         raise DatabaseError(f"database {path} is a directory; set [taskctl] database to a file path")
+    exists = path.exists()
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        if exists:
+            _refuse_foreign(path)
+        elif create:
+            path.parent.mkdir(parents=True, exist_ok=True)
         return TaskctlHuey(
             settings.name,
             filename=str(path),
             timeout=settings.busy_timeout,
             synchronous=settings.synchronous,
             lease=settings.lease,
+            create_tables=exists or create,  # no file is made until something is written
         )
     except sqlite3.Error as exc:
         raise open_error(path, exc, settings.busy_timeout) from None
     except OSError as exc:
         raise DatabaseError(f"cannot create the folder for database {path}: {exc}") from None
+
+
+def _refuse_foreign(path: Path) -> None:
+    "Another program's SQLite database: taskctl must not add its tables to it."
+    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        tables = {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    finally:
+        conn.close()
+    if tables and not tables & {"taskctl_jobs", "task", "kv", "schedule"}:
+        shown = ", ".join(sorted(tables)[:5])
+        raise DatabaseError(
+            f"{path} is another program's SQLite database (tables: {shown}); left untouched; "
+            "point [taskctl] database at a file of its own"
+        )
 
 
 def _import_tasks(settings: Settings) -> list[TaskProxy]:

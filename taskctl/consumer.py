@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import threading
 import time
 from typing import Any
@@ -41,6 +42,7 @@ def run_consumer(
     )
     heartbeat.consumer = consumer
     consumer.start()
+    _announce_graceful_stop()
     heartbeat.start()
     health_ts = time.monotonic()
     idle_since: float | None = None
@@ -61,6 +63,18 @@ def run_consumer(
     finally:
         app.huey.notify_interrupted_tasks()
         heartbeat.stop()
+
+
+def _announce_graceful_stop() -> None:
+    "Say what the first Ctrl+C does; Huey's handler does it, then arms the second."
+    huey_handler = signal.getsignal(signal.SIGINT)
+
+    def handler(signum: int, frame: Any) -> None:
+        logger.warning("Stopping: running jobs finish first. Ctrl+C again interrupts them (they go back to the queue).")
+        if callable(huey_handler):
+            huey_handler(signum, frame)
+
+    signal.signal(signal.SIGINT, handler)
 
 
 class Heartbeat(threading.Thread):

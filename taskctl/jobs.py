@@ -54,13 +54,24 @@ def check_call(info: TaskInfo, args: list[Any], kwargs: dict[str, Any]) -> None:
         signature = inspect.signature(info.proxy.func)
     except (TypeError, ValueError):
         return
-    if info.proxy.options.get("context"):  # Huey passes `task` itself
-        params = [p for p in signature.parameters.values() if p.name != "task"]
-        signature = signature.replace(parameters=params)
+    params = [p for p in signature.parameters.values() if p.name != "task" or not info.proxy.options.get("context")]
+    signature = signature.replace(parameters=params)
+    takes = ", ".join(_describe(p) for p in params) or "no arguments"
+    open_kwargs = any(p.kind is p.VAR_KEYWORD for p in params)
+    unknown = [k for k in kwargs if k not in signature.parameters] if not open_kwargs else []
+    if unknown:
+        raise UsageError(f"{info.name} has no argument {unknown[0]!r}; it takes: {takes}")
     try:
         signature.bind(*args, **kwargs)
     except TypeError as exc:
-        raise UsageError(f"{info.name}{signature}: {exc}") from None
+        raise UsageError(f"{info.name}: {exc}; it takes: {takes}") from None
+
+
+def _describe(param: inspect.Parameter) -> str:
+    prefixes: dict[inspect._ParameterKind, str] = {param.VAR_POSITIONAL: "*", param.VAR_KEYWORD: "**"}
+    prefix = prefixes.get(param.kind, "")
+    default = "" if param.default is param.empty else f"={param.default!r}"
+    return f"{prefix}{param.name}{default}"
 
 
 def enqueue(

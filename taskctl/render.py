@@ -95,18 +95,22 @@ def counts_line(counts: dict[str, int]) -> Text:
     return line
 
 
-def jobs_table(title: str, jobs: list[dict[str, Any]], kind: str) -> RenderableType:
+def jobs_table(title: str, jobs: list[dict[str, Any]], kind: str, total: int | None = None) -> RenderableType:
     if not jobs:
         return Text(f"{title}: none", style="dim")
     columns = {
         "queued": ("id", "task", "args", "priority", "enqueued"),
         "scheduled": ("id", "task", "args", "state", "runs at", "last error"),
-        "running": ("id", "task", "args", "worker", "started", "elapsed", "attempt"),
+        "running": ("id", "task", "args", "worker", "started", "elapsed", "attempts"),
         "failed": ("id", "task", "error", "attempts", "failed at"),
     }[kind]
     table = _table(title, *columns)
     for job in jobs:
         table.add_row(*_job_cells(job, kind))
+    shown = sum(1 for job in jobs if job["id"])
+    if total is not None and total > shown:
+        table.caption = f"{shown} of {total} shown; raise --limit to see more"
+        table.caption_justify = "left"
     return table
 
 
@@ -148,15 +152,16 @@ def results_table(results: list[dict[str, Any]]) -> RenderableType:
     return table
 
 
-def status_view(snapshot: dict[str, Any]) -> RenderableType:
+def status_view(snapshot: dict[str, Any], zone: str = "") -> RenderableType:
     "The whole `status` screen; the same builder can feed rich's Live."
+    counts = snapshot["counts"]
     return Group(
-        counts_line(snapshot["counts"]),
-        Text(),
-        jobs_table("Running", snapshot["running"], "running"),
-        jobs_table("Queued", snapshot["queued"], "queued"),
-        jobs_table("Scheduled", snapshot["scheduled"], "scheduled"),
-        jobs_table("Failed", snapshot["failed"], "failed"),
+        counts_line(counts),
+        Text(f"Times are in {zone}." if zone else "", style="dim"),
+        jobs_table("Running", snapshot["running"], "running", counts["running"]),
+        jobs_table("Queued", snapshot["queued"], "queued", counts["queued"]),
+        jobs_table("Scheduled", snapshot["scheduled"], "scheduled", counts["scheduled"] + counts["retrying"]),
+        jobs_table("Failed", snapshot["failed"], "failed", counts["failed"]),
         results_table(snapshot["results"]),
     )
 

@@ -83,3 +83,12 @@ def human_duration(seconds: float | None) -> str:
         return f"{hours}h{minutes:02d}m"
     days, hours = divmod(hours, 24)
     return f"{days}d{hours:02d}h"
+
+
+def zone_name(tz: tzinfo) -> str:
+    "A zone as people read it: 'Europe/Paris (UTC+01:00)'."
+    now = datetime.now(tz)
+    offset = now.strftime("%z")
+    label = f"UTC{offset[:3]}:{offset[3:]}" if offset else "UTC"
+    key = getattr(tz, "key", None)
+    return f"{key} ({label})" if key and key != "localtime" else f"local time ({label})"

@@ -39,8 +39,17 @@ def install(huey: Huey) -> None:
     def record_outcome(task: Task, value: Any, exc: BaseException | None) -> None:
         if exc is None:
             storage.record_success(task.id, value)
-        else:
-            storage.record_error(task.id, exc, format_traceback(exc), final=not task.retries)
+            return
+        storage.record_error(task.id, exc, format_traceback(exc), final=not task.retries)
+        logger.warning(
+            "%s.%s %s failed: %s: %s%s",
+            type(task).__module__,
+            task.name,
+            task.id,
+            type(exc).__name__,
+            exc,
+            f" (will retry, {task.retries} left)" if task.retries else "",
+        )
 
     @huey.signal(signals.SIGNAL_REVOKED, signals.SIGNAL_EXPIRED)
     def record_skipped(signal: str, task: Task) -> None:

@@ -85,9 +85,11 @@ def test_status_json_shape(project):
 
 def test_status_tables(project):
     project.enqueue("add", "1", "2")
+    project.enqueue("add", "3")
     out = project.ok("status")
-    assert "Queued" in out and ".add" in out and "queued 1" in out
-    assert "Cached results: none yet" in out
+    assert "Queued" in out and ".add" in out and "queued 2" in out
+    assert "Cached results: none yet" in out and "Times are in" in out
+    assert "1 of 2 shown; raise --limit" in project.ok("status", "--limit", "1")
 
 
 def test_tasks_lists_every_task_with_schedule_and_next_run(project):

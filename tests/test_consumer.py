@@ -32,7 +32,9 @@ def test_burst_runs_a_job_and_records_success(project):
 def test_failing_job_keeps_its_traceback_and_the_consumer_goes_on(project):
     bad = project.enqueue("boom", "message=disk on fire")
     good = project.enqueue("add", "1")
-    project.burst()
+    log = project.burst().stderr
+    assert f".boom {bad} failed: ValueError: disk on fire" in log
+    assert "Traceback" not in log  # one line in the log; the traceback is in the record
     job = project.job(bad)
     assert job["state"] == "failed"
     assert job["error"] == "ValueError: disk on fire"
@@ -86,6 +88,7 @@ def test_periodic_task_from_config_runs_as_a_job(project):
     project.write_config(schedules='"sample" = "* * * * *"')
     consumer = project.start_consumer()
     try:
+        wait_until(project.database.exists, what="the consumer to create the database")
         wait_until(
             lambda: any(r["task"].endswith(".sample") for r in project.status()["results"]),
             what="the periodic task to run",
@@ -126,6 +129,7 @@ def test_ctrl_c_lets_the_running_job_finish(project, tmp_path):
         _, err = stop(consumer, signal.SIGINT)
     assert consumer.returncode == 0, err
     assert "Traceback" not in err
+    assert "Stopping: running jobs finish first" in err
     job = project.job(job_id)
     assert job["state"] == "succeeded" and job["result_preview"] == "1.5"
 
@@ -233,6 +237,7 @@ def test_a_restart_in_the_same_minute_does_not_run_a_periodic_task_twice(project
     for _ in range(2):
         consumer = project.start_consumer()
         try:
+            wait_until(project.database.exists, what="the consumer to create the database")
             wait_until(lambda: project.status()["counts"]["succeeded"] >= 1, what="the periodic run")
             time.sleep(0.5)  # the restarted scheduler has checked the schedule by now
         finally:

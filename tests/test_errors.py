@@ -43,8 +43,8 @@ def test_ambiguous_suffix_lists_the_candidates(project, tmp_path):
         (["add", "=3"], "malformed KEY=VALUE"),
         (["add", "b=1", "2"], "follows KEY=VALUE"),
         (["add", "1", "2", "3"], "too many positional arguments"),
-        (["add", "1", "c=1"], "unexpected keyword argument 'c'"),
-        (["add", "b=1"], "missing a required argument: 'a'"),
+        (["add", "1", "c=1"], "has no argument 'c'; it takes: a, b=0"),
+        (["add", "b=1"], "missing a required argument: 'a'; it takes: a, b=0"),
         (["add", "1", "--delay", "-5s"], "must not be negative"),
         (["add", "1", "--delay", "soon"], "is not a duration"),
         (["add", "1", "--at", "tomorrow"], "is not an ISO 8601 time"),
@@ -62,6 +62,11 @@ def test_malformed_arguments_are_usage_errors(project, args, fragment):
 def test_at_in_the_past(project):
     past = (datetime.now().astimezone() - timedelta(hours=1)).isoformat()
     assert_one_line_error(project.cli("enqueue", "add", "1", "--at", past), 2, "is in the past")
+
+
+def test_config_after_the_command_says_where_it_goes(project):
+    result = project.cli("tasks", "--config", "x.toml", config=False)
+    assert_one_line_error(result, 2, "No such option: --config", "goes before the command")
 
 
 def test_click_usage_errors_are_one_line_too(project):
@@ -134,7 +139,7 @@ def test_database_that_is_not_sqlite_is_left_untouched(project):
 
 def test_locked_database(project):
     project.write_config(taskctl="busy_timeout = 0.2")
-    project.ok("status")  # create the schema
+    project.enqueue("add", "1")  # create the database
     holder = sqlite3.connect(project.database, isolation_level=None)
     holder.execute("BEGIN EXCLUSIVE")
     try:
@@ -142,4 +147,24 @@ def test_locked_database(project):
     finally:
         holder.execute("ROLLBACK")
         holder.close()
-    assert project.enqueue("add", "1")
+    assert project.enqueue("add", "2")
+    assert project.status()["counts"]["queued"] == 2
+
+
+def test_read_commands_do_not_create_a_missing_database(project, tmp_path):
+    project.config.write_text(f'[taskctl]\nmodules = ["{project.module}"]\ndatabase = "typo/jobs.db"\n')
+    assert_one_line_error(project.cli("status"), 1, "no database at", "typo/jobs.db", "[taskctl] database")
+    assert project.ok("tasks")  # listing tasks needs no database
+    assert not (tmp_path / "typo").exists()
+
+
+def test_another_programs_sqlite_database_is_left_untouched(project):
+    other = sqlite3.connect(project.database)
+    other.execute("create table users (id integer primary key, name text)")
+    other.execute("insert into users (name) values ('ada')")
+    other.commit()
+    other.close()
+    before = project.database.read_bytes()
+    for args in (["status"], ["enqueue", "add", "1"], ["run-consumer", "--burst"]):
+        assert_one_line_error(project.cli(*args), 1, "another program's SQLite database", "users")
+    assert project.database.read_bytes() == before

@@ -50,6 +50,8 @@ class TaskctlGroup(TyperGroup):
                 sys.exit(2)  # the help text is already printed
             ctx = getattr(exc, "ctx", None)
             hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+            if getattr(exc, "option_name", None) in ("--config", "-c"):
+                hint = " (--config goes before the command: taskctl --config FILE COMMAND)"
             _fail(f"{exc.format_message()}{hint}", exc.exit_code)
         except typer.Abort:
             _fail("aborted", 1)

@@ -13,15 +13,25 @@ from taskctl.consumer import run_consumer as run
 from taskctl.errors import UsageError
 
 
+def _drop_task_tracebacks(record: logging.LogRecord) -> bool:
+    # taskctl logs a failed task in one line and keeps its traceback in the
+    # record (`taskctl status --json`); Huey's copy of it is for -v.
+    return not (record.exc_info and record.getMessage().startswith("Unhandled exception in task"))
+
+
 def run_consumer(
     ctx: typer.Context,
-    workers: Annotated[int | None, typer.Option(min=1, help="Worker count. Default: [taskctl] workers.")] = None,
+    workers: Annotated[
+        int | None, typer.Option(min=1, help="Worker count. Default: the config's workers setting.")
+    ] = None,
     no_periodic: Annotated[bool, typer.Option("--no-periodic", help="Do not run periodic tasks.")] = False,
     burst: Annotated[
-        bool, typer.Option("--burst", help="Run until nothing is queued or running, then exit 0.")
+        bool, typer.Option("--burst", help="Run until nothing is queued, running or waiting for a retry, then exit 0.")
     ] = False,
     worker_type: Annotated[str | None, typer.Option(help="thread or process (process enforces task timeouts).")] = None,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log every job.")] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Log every job, and Huey's tracebacks of failed tasks.")
+    ] = False,
 ) -> None:
     """Run the workers and the periodic scheduler until Ctrl+C (running jobs finish first)."""
     if worker_type is not None and worker_type not in WORKER_TYPES:
@@ -33,6 +43,8 @@ def run_consumer(
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     logging.getLogger("taskctl").setLevel(logging.INFO)
+    if not verbose:
+        logging.getLogger("huey").addFilter(_drop_task_tracebacks)
     app = obj.app
     count = workers or settings.workers
     kind = worker_type or settings.worker_type

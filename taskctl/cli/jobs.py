@@ -12,7 +12,7 @@ from taskctl.cli.state import console, state
 from taskctl.errors import UsageError
 from taskctl.render import status_view
 from taskctl.storage import to_json
-from taskctl.times import parse_at, parse_duration
+from taskctl.times import parse_at, parse_duration, zone_name
 
 
 def enqueue(
@@ -59,8 +59,8 @@ def status(
 ) -> None:
     """Show queued, scheduled, running and failed jobs, and the cached results."""
     obj = state(ctx)
-    snapshot = jobs.snapshot(obj.app, obj.registry, limit)
+    snapshot = jobs.snapshot(obj.reader, obj.registry, limit)
     if as_json:
         typer.echo(json.dumps(snapshot, indent=2, default=str))
     else:
-        console().print(status_view(snapshot))
+        console().print(status_view(snapshot, zone_name(obj.settings.tz)))

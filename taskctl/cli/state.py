@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass
 from functools import cached_property
@@ -12,6 +13,7 @@ from rich.console import Console
 
 from taskctl.app import App, build_app
 from taskctl.config import Settings, load_settings
+from taskctl.errors import DatabaseError
 from taskctl.registry import SqliteRegistry
 
 
@@ -25,11 +27,25 @@ class State:
 
     @cached_property
     def app(self) -> App:
+        "The app for commands that write: the database is created if need be."
         return build_app(self.settings)
 
     @cached_property
+    def reader(self) -> App:
+        "The app for commands that only read: a missing database is not created."
+        if "app" in self.__dict__:
+            return self.app
+        return build_app(self.settings, create=False)
+
+    @cached_property
     def registry(self) -> SqliteRegistry:
-        settings = self.app.settings  # builds the app first: the schema is migrated
+        settings = self.settings
+        if not settings.database.exists():
+            raise DatabaseError(
+                f"no database at {settings.database} yet: nothing has been queued there; "
+                "start `taskctl run-consumer` or queue a job, or fix [taskctl] database if it is a typo"
+            )
+        self.reader  # noqa: B018 - opening the app migrates the schema before any query
         return SqliteRegistry(settings.database, settings.name, settings.tz, settings.busy_timeout)
 
 
@@ -38,5 +54,7 @@ def state(ctx: typer.Context) -> State:
 
 
 def console() -> Console:
-    "stdout; with no TTY (a pipe) rich drops colour by itself."
-    return Console(file=sys.stdout, highlight=False)
+    """stdout. With no TTY (a pipe, a file) rich drops colour by itself; tables get
+    room to be whole rather than the 80 columns rich would assume."""
+    width = None if sys.stdout.isatty() or "COLUMNS" in os.environ else 200
+    return Console(file=sys.stdout, highlight=False, width=width)

@@ -17,7 +17,7 @@ def list_tasks(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON document, for scripts.")] = False,
 ) -> None:
     """List every registered task: kind, schedule and next run, retries, timeout."""
-    app = state(ctx).app
+    app = state(ctx).reader
     tz = app.settings.tz
     rows = []
     for info in app.tasks.values():
