@@ -29,16 +29,18 @@ from taskctl.storage import JobStorage
 
 
 class TaskctlHuey(Huey):
-    storage_class = JobStorage
+    """Huey on taskctl's JobStorage, recording what Huey's own hooks cannot see."""
 
-    def get_storage(self, **kwargs: Any) -> JobStorage:
-        return JobStorage(self.name, serializer=self.serializer, **kwargs)
+    storage_class = JobStorage
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._executing = 0
         self._executing_lock = threading.Lock()
         os.register_at_fork(after_in_child=partial(_reset_after_fork, weakref.ref(self)))
+
+    def get_storage(self, **kwargs: Any) -> JobStorage:
+        return JobStorage(self.name, serializer=self.serializer, **kwargs)
 
     def busy(self) -> bool:
         "Is this process executing a job (from its start to its last hook)?"
