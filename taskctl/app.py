@@ -115,11 +115,10 @@ class TaskInfo:
     def timeout(self) -> float | None:
         return self.wrapper.task_class.default_timeout
 
-    def next_run(self, tz: tzinfo, after: datetime | None = None) -> datetime | None:
+    def next_run(self, tz: tzinfo, after: datetime) -> datetime | None:
         if not self.cron:
             return None
-        start = (after or datetime.now(UTC)).astimezone(tz).replace(microsecond=0)
-        return next(CronSim(self.cron, start))
+        return next(CronSim(self.cron, after.astimezone(tz).replace(microsecond=0)))
 
 
 @dataclass
@@ -138,6 +137,14 @@ class App:
 
     def periodic(self) -> list[TaskInfo]:
         return [info for info in self.tasks.values() if info.cron]
+
+    def next_run(self, info: TaskInfo, now: datetime | None = None) -> datetime | None:
+        """When the consumer will next queue a periodic task. A minute that matches
+        is still ahead while it lasts, until a run has been queued in it."""
+        now = now or datetime.now(UTC)
+        minute = now.replace(second=0, microsecond=0)
+        ran = self.settings.database.exists() and self.storage.enqueued_since(info.name, minute.timestamp())
+        return info.next_run(self.settings.tz, now if ran else minute - timedelta(seconds=1))
 
 
 def resolve_name(name: str, names: list[str]) -> str:

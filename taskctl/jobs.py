@@ -130,7 +130,7 @@ def snapshot(app: App, registry: JobRegistry, limit: int, now: float | None = No
         job["elapsed"] = round(now - started, 3)
     scheduled = registry.scheduled(limit)
     moment = datetime.fromtimestamp(now, UTC)
-    upcoming = [_periodic_entry(info, info.next_run(tz, moment), tz) for info in app.periodic()]
+    upcoming = [_periodic_entry(info, app.next_run(info, moment), tz) for info in app.periodic()]
     scheduled = sorted(scheduled + upcoming, key=lambda job: job["eta"] or "")[:limit]
     results = registry.results()
     for result in results:

@@ -166,3 +166,19 @@ def test_a_pre_execute_cancel_is_recorded_as_revoked(project):
     app.huey.execute(app.huey.dequeue())
     job = project.job(job_id)
     assert (job["state"], job["attempts"]) == ("revoked", 0)
+
+
+def test_next_run_counts_the_current_minute_until_it_has_run(project):
+    from datetime import UTC, datetime, timedelta
+
+    from taskctl.app import build_app
+    from taskctl.config import load_settings
+
+    project.write_config(schedules='"sample" = "* * * * *"')
+    app = build_app(load_settings(project.config))
+    info = app.resolve("sample")
+    now = datetime.now(UTC)
+    minute = now.replace(second=0, microsecond=0)
+    assert app.next_run(info, now).timestamp() == minute.timestamp()  # due in this minute
+    project.enqueue("sample")
+    assert app.next_run(info, now).timestamp() == (minute + timedelta(minutes=1)).timestamp()

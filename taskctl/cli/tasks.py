@@ -21,7 +21,7 @@ def list_tasks(
     tz = app.settings.tz
     rows = []
     for info in app.tasks.values():
-        next_run = info.next_run(tz)
+        next_run = app.next_run(info)
         rows.append(
             {
                 "name": info.name,
