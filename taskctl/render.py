@@ -71,7 +71,7 @@ def call_text(job: dict[str, Any]) -> Text:
 # What must stay readable; the rest (args, errors, values) wraps on a narrow terminal.
 _NO_WRAP = {
     "id", "task", "kind", "schedule", "state", "runs at", "enqueued", "started", "failed at",
-    "computed at", "next run", "age", "took", "elapsed", "attempt", "attempts", "priority",
+    "computed at", "next run", "age", "took", "elapsed", "attempts", "priority",
 }  # fmt: skip
 _MIN_WIDTH = {"id": 8, "state": 9, "runs at": 8, "enqueued": 8, "started": 8, "failed at": 8, "computed at": 8}
 
