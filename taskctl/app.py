@@ -25,6 +25,7 @@ from taskctl import tracking
 from taskctl.config import Settings, cron_problem, load_settings
 from taskctl.decorators import TaskProxy
 from taskctl.errors import ConfigError, DatabaseError, TaskModuleError, UnknownTask
+from taskctl.retention import PRUNE_TASK
 from taskctl.storage import JobStorage
 
 
@@ -169,6 +170,9 @@ def build_app(settings: Settings, create: bool = True) -> App:
     huey = _open_huey(settings, create)
     proxies = _import_tasks(settings)
     schedules = _config_schedules(settings, [p.name for p in proxies])
+    if settings.retention.schedule:
+        proxies.append(PRUNE_TASK)
+        schedules[PRUNE_TASK.name] = settings.retention.schedule
     tasks: dict[str, TaskInfo] = {}
     for proxy in proxies:
         cron, source = schedules.get(proxy.name), "config"

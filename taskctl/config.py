@@ -15,12 +15,23 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cronsim import CronSim, CronSimError
 
-from taskctl.errors import ConfigError
+from taskctl.errors import ConfigError, UsageError
+from taskctl.times import parse_duration
 
 ENV_VAR = "TASKCTL_CONFIG"
 DEFAULT_NAME = "config.toml"
 WORKER_TYPES = ("thread", "process")
 SYNCHRONOUS = ("normal", "full")
+
+
+@dataclass(frozen=True)
+class Retention:
+    "How long finished jobs stay in the record; applied hourly by the consumer and by `taskctl purge`."
+
+    keep: float = 14 * 86400
+    keep_failed: float = 30 * 86400  # longer: failures are looked at, and retried
+    max_per_task: int = 10_000  # finished jobs per task (failed ones are counted apart)
+    schedule: str = "7 * * * *"  # when the consumer prunes; "" never
 
 
 @dataclass(frozen=True)
@@ -37,6 +48,7 @@ class Settings:
     poll_interval: float = 1.0
     timezone: str = "local"
     schedules: dict[str, str] = field(default_factory=dict)
+    retention: Retention = field(default_factory=Retention)
     sections: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
@@ -141,7 +153,8 @@ def _parse(path: Path, raw: dict[str, Any]) -> Settings:
         poll_interval=check.positive("poll_interval", 1.0),
         timezone=timezone,
         schedules=_schedules(path, raw.get("schedules", {})),
-        sections={k: v for k, v in raw.items() if k not in ("taskctl", "schedules")},
+        retention=_retention(path, raw.get("retention", {})),
+        sections={k: v for k, v in raw.items() if k not in ("taskctl", "schedules", "retention")},
     )
     return settings
 
@@ -156,6 +169,41 @@ def _schedules(path: Path, table: Any) -> dict[str, str]:
         if problem:
             raise ConfigError(f"{path}: [schedules] {name!r} = {expr!r} is not a valid cron expression: {problem}")
     return dict(table)
+
+
+def _retention(path: Path, table: Any) -> Retention:
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: [retention] must be a table (keep, keep_failed, max_per_task, schedule)")
+    default = Retention()
+    known = ("keep", "keep_failed", "max_per_task", "schedule")
+    for key in table:
+        if key not in known:
+            raise ConfigError(f"{path}: unknown setting [retention] {key}; known: {', '.join(known)}")
+
+    def duration(key: str, fallback: float) -> float:
+        value = table.get(key)
+        if value is None:
+            return fallback
+        # A bare number is refused: `keep = 14` meaning 14 seconds would empty the record.
+        if not isinstance(value, str) or not value.strip()[-1:].isalpha():
+            raise ConfigError(f'{path}: [retention] {key} must be a duration with a unit, like "14d" or "12h"')
+        try:
+            seconds = parse_duration(str(value), f"[retention] {key}")
+        except UsageError as exc:
+            raise ConfigError(f"{path}: {exc}") from None
+        if not seconds > 0:
+            raise ConfigError(f'{path}: [retention] {key} must be more than 0, like "14d"')
+        return seconds
+
+    cap = table.get("max_per_task", default.max_per_task)
+    if isinstance(cap, bool) or not isinstance(cap, int) or cap < 1:
+        raise ConfigError(f"{path}: [retention] max_per_task must be a positive integer, got {cap!r}")
+    schedule = table.get("schedule", default.schedule)
+    if not isinstance(schedule, str) or (schedule and cron_problem(schedule)):
+        raise ConfigError(
+            f'{path}: [retention] schedule {schedule!r} must be a cron expression, or "" to prune only by hand'
+        )
+    return Retention(duration("keep", default.keep), duration("keep_failed", default.keep_failed), cap, schedule)
 
 
 def cron_problem(expr: str) -> str | None:

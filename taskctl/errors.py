@@ -35,3 +35,11 @@ class JobFailed(TaskctlError):
 
 class WaitTimeout(TaskctlError):
     "A job that the user waited for was still unfinished at the deadline"
+
+
+class UnknownJob(UsageError):
+    "No job has that id, or an id prefix matches more than one"
+
+
+class NotPossible(TaskctlError):
+    "The job is in a state where the command cannot act on it"

@@ -119,6 +119,47 @@ def m004_owner(db: Database) -> None:
     db.execute("ALTER TABLE taskctl_jobs ADD COLUMN owner TEXT")
 
 
+@migrations()
+def m005_attempts_and_history(db: Database) -> None:
+    # `show` lists every attempt of a job, not only the last; a job row keeps
+    # its latest error, an attempt row its own.
+    db.execute(
+        """
+        CREATE TABLE IF NOT EXISTS taskctl_attempts (
+            job_id TEXT NOT NULL,
+            attempt INTEGER NOT NULL,
+            started_at REAL NOT NULL,
+            finished_at REAL,
+            duration REAL,
+            worker TEXT,
+            outcome TEXT NOT NULL,
+            error_type TEXT,
+            error_message TEXT,
+            traceback TEXT,
+            PRIMARY KEY (job_id, attempt)
+        )
+        """
+    )
+    # Whoever deletes a job (a purge, retention, Huey's flush) deletes its attempts.
+    db.execute(
+        "CREATE TRIGGER IF NOT EXISTS taskctl_attempts_cascade AFTER DELETE ON taskctl_jobs "
+        "BEGIN DELETE FROM taskctl_attempts WHERE job_id = old.id; END"
+    )
+    # `taskctl retry` makes a new job; each of the two names the other.
+    db.execute("ALTER TABLE taskctl_jobs ADD COLUMN retry_of TEXT")
+    db.execute("ALTER TABLE taskctl_jobs ADD COLUMN retried_as TEXT")
+    # Only finished jobs have finished_at: history, stats, `tasks` and
+    # retention read them newest first, overall or per task.
+    db.execute(
+        "CREATE INDEX IF NOT EXISTS taskctl_jobs_finished "
+        "ON taskctl_jobs (queue, finished_at) WHERE finished_at IS NOT NULL"
+    )
+    db.execute(
+        "CREATE INDEX IF NOT EXISTS taskctl_jobs_task_finished "
+        "ON taskctl_jobs (queue, task, finished_at) WHERE finished_at IS NOT NULL"
+    )
+
+
 def migrate(conn: sqlite3.Connection) -> None:
     "Apply pending steps; BEGIN IMMEDIATE makes concurrent first opens take turns."
     db = Database(conn, execute_plugins=False)

@@ -22,8 +22,10 @@ STATES = ("queued", "scheduled", "retrying", "running", "succeeded", "failed", "
 _JOB_COLUMNS = (
     "id, task, state, args, kwargs, priority, eta, enqueued_at, started_at, finished_at, "
     "duration, attempts, worker_host, worker_pid, worker_thread, lease_until, "
-    "error_type, error_message, traceback, result_preview"
+    "error_type, error_message, traceback, result_preview, retry_of, retried_as"
 )
+# What a finished job is: it has left the queue for good (retention's domain).
+_FINISHED = "finished_at IS NOT NULL"
 
 
 class JobRegistry(Protocol):
@@ -33,7 +35,15 @@ class JobRegistry(Protocol):
     def running(self, limit: int) -> list[dict[str, Any]]: ...
     def failed(self, limit: int) -> list[dict[str, Any]]: ...
     def job(self, job_id: str) -> dict[str, Any] | None: ...
-    def results(self) -> list[dict[str, Any]]: ...
+    def job_ids(self, prefix: str, limit: int) -> list[str]: ...
+    def attempts(self, job_id: str) -> list[dict[str, Any]]: ...
+    def history(
+        self, limit: int, task: str | None = None, state: str | None = None, since: float | None = None
+    ) -> list[dict[str, Any]]: ...
+    def finished_since(self, since: float, task: str | None = None) -> list[dict[str, Any]]: ...
+    def last_run(self, task: str) -> dict[str, Any] | None: ...
+    def has_task(self, task: str) -> bool: ...
+    def results(self, limit: int | None = None) -> list[dict[str, Any]]: ...
     def result(self, task: str) -> dict[str, Any] | None: ...
 
 
@@ -76,10 +86,61 @@ class SqliteRegistry:
         jobs = self._jobs("id = ?", "id", 1, [job_id])
         return jobs[0] if jobs else None
 
-    def results(self) -> list[dict[str, Any]]:
+    def job_ids(self, prefix: str, limit: int) -> list[str]:
+        "Ids that start with `prefix` (a range on the primary key, not a scan)."
+        sql = "SELECT id FROM taskctl_jobs WHERE id >= ? AND id < ? AND queue = ? ORDER BY id LIMIT ?"
+        return [row["id"] for row in self.db.query(sql, [prefix, prefix + "\U0010ffff", self.queue, limit])]
+
+    def attempts(self, job_id: str) -> list[dict[str, Any]]:
         rows = self.db.query(
-            "SELECT task, job_id, value, computed_at, duration FROM taskctl_results WHERE queue = ? ORDER BY task",
-            [self.queue],
+            "SELECT attempt, started_at, finished_at, duration, worker, outcome, error_type, error_message, "
+            "traceback FROM taskctl_attempts WHERE job_id = ? ORDER BY attempt",
+            [job_id],
+        )
+        return [
+            {
+                **row,
+                "started_at": iso(row["started_at"], self.tz),
+                "finished_at": iso(row["finished_at"], self.tz),
+                "error": _error(row["error_type"], row["error_message"]),
+            }
+            for row in rows
+        ]
+
+    def history(
+        self, limit: int, task: str | None = None, state: str | None = None, since: float | None = None
+    ) -> list[dict[str, Any]]:
+        "Finished jobs, newest first."
+        where, params = [_FINISHED], []
+        for clause, value in (("task = ?", task), ("state = ?", state), ("finished_at >= ?", since)):
+            if value is not None:
+                where.append(clause)
+                params.append(value)
+        return self._jobs(" AND ".join(where), "finished_at DESC", limit, params)
+
+    def finished_since(self, since: float, task: str | None = None) -> list[dict[str, Any]]:
+        "What `stats` counts: every finished job since `since`, as raw numbers."
+        sql = f"SELECT task, state, finished_at, duration FROM taskctl_jobs WHERE queue = ? AND {_FINISHED} "
+        sql += "AND finished_at >= ?" + (" AND task = ?" if task else "")
+        return list(self.db.query(sql, [self.queue, since, *([task] if task else [])]))
+
+    def last_run(self, task: str) -> dict[str, Any] | None:
+        "The task's latest job that ran to an end (succeeded or failed)."
+        jobs = self._jobs(
+            f"task = ? AND {_FINISHED} AND state IN ('succeeded', 'failed')", "finished_at DESC", 1, [task]
+        )
+        return jobs[0] if jobs else None
+
+    def has_task(self, task: str) -> bool:
+        return bool(
+            list(self.db.query("SELECT 1 FROM taskctl_jobs WHERE queue = ? AND task = ? LIMIT 1", [self.queue, task]))
+        )
+
+    def results(self, limit: int | None = None) -> list[dict[str, Any]]:
+        rows = self.db.query(
+            "SELECT task, job_id, value, computed_at, duration FROM taskctl_results WHERE queue = ? "
+            "ORDER BY task LIMIT ?",
+            [self.queue, -1 if limit is None else limit],
         )
         return [self._result(row) for row in rows]
 
@@ -104,9 +165,6 @@ class SqliteRegistry:
         worker = None
         if row["worker_host"]:
             worker = f"{row['worker_host']}:{row['worker_pid']}/{row['worker_thread']}"
-        error = None
-        if row["error_type"]:
-            error = f"{row['error_type']}: {row['error_message']}" if row["error_message"] else row["error_type"]
         return {
             "id": row["id"],
             "task": row["task"],
@@ -121,10 +179,12 @@ class SqliteRegistry:
             "duration": row["duration"],
             "attempts": row["attempts"],
             "worker": worker,
-            "error": error,
+            "error": _error(row["error_type"], row["error_message"]),
             "error_type": row["error_type"],
             "traceback": row["traceback"],
             "result_preview": row["result_preview"],
+            "retry_of": row["retry_of"],
+            "retried_as": row["retried_as"],
         }
 
     def _result(self, row: dict[str, Any]) -> dict[str, Any]:
@@ -136,6 +196,12 @@ class SqliteRegistry:
             "computed_at_epoch": row["computed_at"],
             "duration": row["duration"],
         }
+
+
+def _error(kind: str | None, message: str | None) -> str | None:
+    if not kind:
+        return None
+    return f"{kind}: {message}" if message else kind
 
 
 def _loads(text: str | None, default: Any) -> Any:

@@ -33,6 +33,7 @@ from taskctl.times import to_epoch
 
 PREVIEW_CHARS = 200
 FINAL = ("succeeded", "failed", "revoked", "expired")
+WAITING = ("queued", "scheduled", "retrying")
 
 _UPSERT = """
 INSERT INTO taskctl_jobs
@@ -52,6 +53,9 @@ class Worker:
     host: str
     pid: int
     thread: str
+
+    def __str__(self) -> str:
+        return f"{self.host}:{self.pid}/{self.thread}"
 
     @classmethod
     def current(cls) -> Worker:
@@ -144,6 +148,11 @@ class JobStorage(SqliteStorage):
                 "worker_pid = ?, worker_thread = ?, owner = ?, lease_until = ? WHERE id = ?",
                 (now, worker.host, worker.pid, worker.thread, self.owner, now + self.lease, row[0]),
             )
+            curs.execute(
+                "INSERT OR REPLACE INTO taskctl_attempts (job_id, attempt, started_at, worker, outcome) "
+                "SELECT id, attempts, started_at, ?, 'running' FROM taskctl_jobs WHERE id = ?",
+                (str(worker), row[0]),
+            )
             return row[1]
 
     def queue_size(self) -> int:
@@ -201,35 +210,39 @@ class JobStorage(SqliteStorage):
                 "WHERE id = ? AND task IS NOT NULL",
                 (to_json(value), job_id),
             )
+            _end_attempt(curs, job_id, "succeeded", now)
 
     def record_error(self, job_id: str, exc: BaseException, tb: str, final: bool) -> None:
-        "An attempt raised. A final failure clears the message; a retry keeps the job where Huey puts it."
+        """An attempt raised. A final failure keeps the message, for `taskctl retry`;
+        a retry keeps the job where Huey puts it."""
         now = time.time()
         error = (type(exc).__name__, str(exc), tb)
-        if final:
-            self.sql(
-                "UPDATE taskctl_jobs SET state = 'failed', data = NULL, lease_until = NULL, "
-                "finished_at = ?, duration = ? - started_at, error_type = ?, "
-                "error_message = ?, traceback = ? WHERE id = ? AND state = 'running'",
-                (now, now, *error, job_id),
-                commit=True,
-            )
-        else:
-            self.sql(
-                "UPDATE taskctl_jobs SET duration = ? - started_at, error_type = ?, "
-                "error_message = ?, traceback = ? WHERE id = ? AND state = 'running'",
-                (now, *error, job_id),
-                commit=True,
-            )
+        with self.db(commit=True) as curs:
+            if final:
+                curs.execute(
+                    "UPDATE taskctl_jobs SET state = 'failed', lease_until = NULL, "
+                    "finished_at = ?, duration = ? - started_at, error_type = ?, "
+                    "error_message = ?, traceback = ? WHERE id = ? AND state = 'running'",
+                    (now, now, *error, job_id),
+                )
+            else:
+                curs.execute(
+                    "UPDATE taskctl_jobs SET duration = ? - started_at, error_type = ?, "
+                    "error_message = ?, traceback = ? WHERE id = ? AND state = 'running'",
+                    (now, *error, job_id),
+                )
+            if curs.rowcount:
+                _end_attempt(curs, job_id, "failed", now, error)
 
     def record_skipped(self, job_id: str, state: str) -> None:
         "Revoked or expired: taken from the queue but never run, so not an attempt."
-        self.sql(
-            "UPDATE taskctl_jobs SET state = ?, data = NULL, lease_until = NULL, "
-            "finished_at = ?, attempts = max(attempts - 1, 0) WHERE id = ?",
-            (state, time.time(), job_id),
-            commit=True,
-        )
+        with self.db(commit=True) as curs:
+            curs.execute(
+                "UPDATE taskctl_jobs SET state = ?, data = NULL, lease_until = NULL, "
+                "finished_at = ?, attempts = max(attempts - 1, 0) WHERE id = ?",
+                (state, time.time(), job_id),
+            )
+            curs.execute("DELETE FROM taskctl_attempts WHERE job_id = ? AND outcome = 'running'", (job_id,))
 
     def record_undeliverable(self, data: bytes, exc: Exception) -> None:
         "A claimed message this consumer cannot run (its task is not registered here)."
@@ -237,22 +250,26 @@ class JobStorage(SqliteStorage):
         if message is None:
             return
         error = f"{message.name} is not a task of this consumer ({exc}); check [taskctl] modules"
-        self.sql(
-            "UPDATE taskctl_jobs SET state = 'failed', data = NULL, lease_until = NULL, finished_at = ?, "
-            "error_type = 'UnknownTask', error_message = ? WHERE id = ?",
-            (time.time(), error, message.id),
-            commit=True,
-        )
+        now = time.time()
+        with self.db(commit=True) as curs:
+            curs.execute(
+                "UPDATE taskctl_jobs SET state = 'failed', lease_until = NULL, finished_at = ?, "
+                "error_type = 'UnknownTask', error_message = ? WHERE id = ?",
+                (now, error, message.id),
+            )
+            _end_attempt(curs, message.id, "failed", now, ("UnknownTask", error, None))
 
     def requeue_interrupted(self, job_id: str) -> None:
         "The consumer stopped mid-run: the job goes back to the queue to run again."
-        self.sql(
-            "UPDATE taskctl_jobs SET state = 'queued', lease_until = NULL, "
-            "error_type = 'Interrupted', error_message = 'the consumer stopped during this attempt' "
-            "WHERE id = ? AND state = 'running' AND data IS NOT NULL",
-            (job_id,),
-            commit=True,
-        )
+        error = ("Interrupted", "the consumer stopped during this attempt", None)
+        with self.db(commit=True) as curs:
+            curs.execute(
+                "UPDATE taskctl_jobs SET state = 'queued', lease_until = NULL, error_type = ?, "
+                "error_message = ? WHERE id = ? AND state = 'running' AND data IS NOT NULL",
+                (*error[:2], job_id),
+            )
+            if curs.rowcount:
+                _end_attempt(curs, job_id, "interrupted", time.time(), error)
 
     def renew_leases(self, pids: Iterable[int]) -> int:
         """Heartbeat: the running jobs this consumer claimed, in these live
@@ -294,10 +311,8 @@ class JobStorage(SqliteStorage):
 
     def _requeue_or_fail_lost(self, curs: sqlite3.Cursor, job_id: str, data: bytes | None, now: float) -> None:
         message = self._message(data) if data is not None else None
-        error = (
-            "WorkerLost",
-            "the worker running this job stopped without finishing it",
-        )
+        error = ("WorkerLost", "the worker running this job stopped without finishing it")
+        _end_attempt(curs, job_id, "lost", now, (*error, None))
         if message is not None and message.retries:
             # The retry is used up in the message itself: Huey counts from there.
             data = self.serializer.serialize(message._replace(retries=message.retries - 1))
@@ -308,10 +323,50 @@ class JobStorage(SqliteStorage):
             )
         else:
             curs.execute(
-                "UPDATE taskctl_jobs SET state = 'failed', lease_until = NULL, data = NULL, finished_at = ?, "
+                "UPDATE taskctl_jobs SET state = 'failed', lease_until = NULL, finished_at = ?, "
                 "duration = ? - started_at, error_type = ?, error_message = ? WHERE id = ?",
                 (now, now, *error, job_id),
             )
+
+    # -- what `taskctl cancel` and `taskctl retry` call --------------------
+
+    def cancel(self, job_id: str) -> str | None:
+        """Revoke a job still waiting to run, in the one transaction that takes it
+        out of the queue, so no worker can claim it afterwards. Returns the state it
+        was in (a job in any other state is left alone), None if there is no such job."""
+        with self.db(commit=True) as curs:
+            row = curs.execute("SELECT state FROM taskctl_jobs WHERE id = ?", (job_id,)).fetchone()
+            if row and row[0] in WAITING:
+                curs.execute(
+                    "UPDATE taskctl_jobs SET state = 'revoked', data = NULL, lease_until = NULL, "
+                    "finished_at = ?, error_type = 'Cancelled', error_message = 'cancelled by taskctl cancel' "
+                    "WHERE id = ?",
+                    (time.time(), job_id),
+                )
+        return row[0] if row else None
+
+    def enqueue_retry(self, old_id: str, data: bytes) -> bool:
+        """Queue `data`, a new job, as the retry of the failed job `old_id`, and link
+        the two. False, and nothing queued, if `old_id` is not failed or was retried
+        already (by a concurrent `retry`, say)."""
+        message = self._message(data)
+        if message is None:
+            raise ValueError("not a Huey message")
+        with self.db(commit=True) as curs:
+            curs.execute(
+                "UPDATE taskctl_jobs SET retried_as = ? WHERE id = ? AND state = 'failed' AND retried_as IS NULL",
+                (message.id, old_id),
+            )
+            if not curs.rowcount:
+                return False
+            curs.execute(_UPSERT, self._row(data, message, "queued", message.priority, None))
+            curs.execute("UPDATE taskctl_jobs SET retry_of = ? WHERE id = ?", (old_id, message.id))
+        return True
+
+    def message(self, job_id: str) -> Message | None:
+        "The job's Huey message while it is kept (queued, scheduled, running, failed)."
+        rows = self.sql("SELECT data FROM taskctl_jobs WHERE id = ?", (job_id,), results=True)
+        return self._message(rows[0][0]) if rows and rows[0][0] is not None else None
 
     def is_idle(self) -> bool:
         """Nothing queued, running, waiting for a retry, or due now (for `--burst`).
@@ -363,6 +418,11 @@ class JobStorage(SqliteStorage):
         priority: float | None,
         eta: float | None,
     ) -> None:
+        self.sql(_UPSERT, self._row(data, message, state, priority, eta), commit=True)
+
+    def _row(
+        self, data: bytes, message: Message | None, state: str, priority: float | None, eta: float | None
+    ) -> tuple[Any, ...]:
         if message is None:
             job_id, task, args, kwargs, retries = uuid.uuid4().hex, None, None, None, 0
         else:
@@ -370,7 +430,7 @@ class JobStorage(SqliteStorage):
             args, kwargs = to_json(list(message.args or ())), to_json(message.kwargs or {})
             retries = message.retries or 0
         params = (job_id, self.name, task, args, kwargs, state, priority or 0, eta, self._next_seq())
-        self.sql(_UPSERT, (*params, self.to_blob(data), retries, time.time()), commit=True)
+        return (*params, self.to_blob(data), retries, time.time())
 
     def _count(self, where: str) -> int:
         sql = f"SELECT count(*) FROM taskctl_jobs WHERE queue = ? AND {where}"
@@ -385,6 +445,16 @@ class JobStorage(SqliteStorage):
 
     def _delete(self, where: str) -> None:
         self.sql(f"DELETE FROM taskctl_jobs WHERE queue = ? AND {where}", (self.name,), commit=True)
+
+
+def _end_attempt(
+    curs: sqlite3.Cursor, job_id: str, outcome: str, now: float, error: tuple[Any, ...] = (None, None, None)
+) -> None:
+    curs.execute(
+        "UPDATE taskctl_attempts SET outcome = ?, finished_at = ?, duration = ? - started_at, "
+        "error_type = ?, error_message = ?, traceback = ? WHERE job_id = ? AND outcome = 'running'",
+        (outcome, now, now, *error, job_id),
+    )
 
 
 def _fork_safety(storage: JobStorage) -> None:

@@ -98,8 +98,10 @@ def test_tasks_lists_every_task_with_schedule_and_next_run(project):
     by_name = {t["name"].rsplit(".", 1)[1]: t for t in data}
     assert set(by_name) == {
         "add", "echo", "boom", "flaky", "slow", "slow_retried", "hangs", "perishable", "sample", "yearly",
-        "exits", "whoami", "cancels_once",
+        "exits", "whoami", "cancels_once", "prune",
     }  # fmt: skip
+    assert by_name["prune"]["name"] == "taskctl.retention.prune"  # the built-in maintenance job
+    assert by_name["prune"]["schedule"] == "7 * * * *"
     assert by_name["sample"]["kind"] == "periodic"
     assert by_name["sample"]["schedule"] == "*/5 * * * *"
     assert by_name["sample"]["schedule_source"] == "config"

@@ -13,18 +13,21 @@ from taskctl.migrations import migrate, migrations
 def test_migrating_an_empty_database_gives_the_final_schema(tmp_path):
     db = Database(tmp_path / "empty.db")
     migrate(db.conn)
-    assert set(db.table_names()) >= {"taskctl_jobs", "taskctl_results", "taskctl_counts", "_sqlite_migrations"}
+    assert set(db.table_names()) >= {
+        "taskctl_jobs", "taskctl_results", "taskctl_counts", "taskctl_attempts", "_sqlite_migrations",
+    }  # fmt: skip
     assert set(db["taskctl_jobs"].columns_dict) == {
         "id", "queue", "task", "args", "kwargs", "state", "priority", "eta", "seq", "data",
         "retries", "enqueued_at", "started_at", "finished_at", "duration", "attempts",
         "worker_host", "worker_pid", "worker_thread", "lease_until", "error_type",
-        "error_message", "traceback", "result_preview", "owner",
+        "error_message", "traceback", "result_preview", "owner", "retry_of", "retried_as",
     }  # fmt: skip
     assert set(db["taskctl_results"].columns_dict) == {
         "queue", "task", "job_id", "value", "computed_at", "duration",
     }  # fmt: skip
     assert {i.name for i in db["taskctl_jobs"].indexes} >= {
         "taskctl_jobs_queued", "taskctl_jobs_scheduled", "taskctl_jobs_state", "taskctl_jobs_task",
+        "taskctl_jobs_finished", "taskctl_jobs_task_finished",
     }  # fmt: skip
     applied = [m.name for m in migrations.applied(db)]
     assert applied == [m.name for m in migrations._migrations]

@@ -1,0 +1,93 @@
+"""Acting on jobs by id: find one by prefix, cancel, retry."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from taskctl.app import App
+from taskctl.errors import UnknownJob, UnknownTask
+from taskctl.registry import JobRegistry
+from taskctl.storage import WAITING
+
+MIN_PREFIX = 4
+
+
+def find_job(registry: JobRegistry, prefix: str) -> dict[str, Any]:
+    "A job by its id or a unique prefix of it, like git."
+    prefix = prefix.strip()
+    exact = registry.job(prefix)
+    if exact is not None:
+        return exact
+    if len(prefix) < MIN_PREFIX:
+        raise UnknownJob(f"no job {prefix!r}; give at least {MIN_PREFIX} characters of its id")
+    ids = registry.job_ids(prefix, 6)
+    if not ids:
+        raise UnknownJob(f"no job with an id starting {prefix!r}; see `taskctl status` or `taskctl history`")
+    if len(ids) > 1:
+        shown = ", ".join(i[: len(prefix) + 4] for i in ids[:5]) + (", …" if len(ids) > 5 else "")
+        raise UnknownJob(f"job id prefix {prefix!r} is ambiguous ({shown}); give more characters")
+    job = registry.job(ids[0])
+    assert job is not None
+    return job
+
+
+@dataclass(frozen=True)
+class Outcome:
+    "What one command did to one job: `done` or not, and the line that says so."
+
+    job_id: str
+    done: bool
+    message: str
+    new_id: str | None = None
+
+
+def cancel(app: App, registry: JobRegistry, prefix: str) -> Outcome:
+    job = find_job(registry, prefix)
+    was = app.storage.cancel(job["id"])
+    label = f"{job['id']} ({job['task']})"
+    if was in WAITING:
+        return Outcome(job["id"], True, f"revoked {label}; it was {was}")
+    if was == "running":
+        return Outcome(
+            job["id"],
+            False,
+            f"{label} is running on {job['worker']}; Huey cannot stop a running task, so it will finish "
+            '(with worker_type = "process", a task\'s timeout stops it)',
+        )
+    if was == "due":
+        return Outcome(job["id"], False, f"{label} is moving from the schedule to the queue; try again in a moment")
+    return Outcome(job["id"], False, f"{label} is already {was}; only queued or scheduled jobs can be cancelled")
+
+
+def retry(app: App, registry: JobRegistry, prefix: str) -> Outcome:
+    "Queue a failed job again, with its original arguments, as a new job linked to it."
+    job = find_job(registry, prefix)
+    return retry_job(app, job)
+
+
+def retry_job(app: App, job: dict[str, Any]) -> Outcome:
+    label = f"{job['id']} ({job['task']})"
+    if job["state"] != "failed":
+        return Outcome(job["id"], False, f"{label} is {job['state']}, not failed; only failed jobs can be retried")
+    if job["retried_as"]:
+        return Outcome(job["id"], False, f"{label} was already retried as {job['retried_as']}")
+    try:
+        info = app.resolve(job["task"])
+    except UnknownTask:
+        return Outcome(job["id"], False, f"{label}: task {job['task']} is not registered; check [taskctl] modules")
+    message = app.storage.message(job["id"])
+    # The stored message has the exact arguments; jobs that failed before they
+    # were kept have only their JSON copy.
+    args = tuple(message.args) if message else tuple(job["args"])
+    kwargs = dict(message.kwargs or {}) if message else dict(job["kwargs"])
+    new = info.wrapper.task_class(args, kwargs, priority=job["priority"] or None)
+    if not app.storage.enqueue_retry(job["id"], app.huey.serialize_task(new)):
+        return Outcome(job["id"], False, f"{label} was retried by someone else just now")
+    return Outcome(job["id"], True, f"retried {label} as {new.id}", new.id)
+
+
+def failed_jobs(registry: JobRegistry, task: str | None, limit: int) -> list[dict[str, Any]]:
+    "Failed jobs not retried yet, oldest first (as they failed)."
+    jobs = registry.history(limit, task=task, state="failed")
+    return [job for job in reversed(jobs) if not job["retried_as"]]
