@@ -12,8 +12,9 @@ from typing import Any
 from huey.constants import EmptyData
 
 from taskctl.app import App, TaskInfo
-from taskctl.errors import JobFailed, UsageError, WaitTimeout
+from taskctl.errors import JobFailed, UnknownTask, UsageError, WaitTimeout
 from taskctl.registry import JobRegistry
+from taskctl.stats import task_stats
 from taskctl.storage import FINAL
 from taskctl.times import iso
 
@@ -132,17 +133,44 @@ def snapshot(app: App, registry: JobRegistry, limit: int, now: float | None = No
     moment = datetime.fromtimestamp(now, UTC)
     upcoming = [_periodic_entry(info, app.next_run(info, moment), tz) for info in app.periodic()]
     scheduled = sorted(scheduled + upcoming, key=lambda job: job["eta"] or "")[:limit]
-    results = registry.results()
-    for result in results:
-        result["age"] = round(now - result.pop("computed_at_epoch"), 3)
     return {
         "counts": registry.counts(),
         "queued": registry.queued(limit),
         "scheduled": scheduled,
         "running": running,
         "failed": registry.failed(limit),
-        "results": results,
+        "results": cached_results(registry, None, now),
     }
+
+
+def cached_results(registry: JobRegistry, limit: int | None = None, now: float | None = None) -> list[dict[str, Any]]:
+    "The latest success of each task, with its age in seconds."
+    now = time.time() if now is None else now
+    results = registry.results(limit)
+    for result in results:
+        result["age"] = round(now - result.pop("computed_at_epoch"), 3)
+    return results
+
+
+def task_name(app: App, registry: JobRegistry, name: str) -> str:
+    "A registered task by full name or suffix, or a task that is only in the record now."
+    try:
+        return app.resolve(name).name
+    except UnknownTask:
+        if registry.has_task(name):
+            return name
+        raise
+
+
+def stats(
+    app: App, registry: JobRegistry, window: float, task: str | None = None, now: float | None = None
+) -> list[dict[str, Any]]:
+    "`taskctl stats`: per task over the last `window` seconds."
+    now = time.time() if now is None else now
+    rows = task_stats(registry.finished_since(now - window, task), now - window, now)
+    for row in rows:
+        row["last_run"] = iso(row.pop("last_run_epoch"), app.settings.tz)
+    return rows
 
 
 def _periodic_entry(info: TaskInfo, when: datetime | None, tz: Any) -> dict[str, Any]:
@@ -167,4 +195,6 @@ def _periodic_entry(info: TaskInfo, when: datetime | None, tz: Any) -> dict[str,
         "error_type": None,
         "traceback": None,
         "result_preview": None,
+        "retry_of": None,
+        "retried_as": None,
     }

@@ -43,6 +43,7 @@ class JobRegistry(Protocol):
     def finished_since(self, since: float, task: str | None = None) -> list[dict[str, Any]]: ...
     def last_run(self, task: str) -> dict[str, Any] | None: ...
     def has_task(self, task: str) -> bool: ...
+    def retryable(self, limit: int, task: str | None = None) -> list[dict[str, Any]]: ...
     def results(self, limit: int | None = None) -> list[dict[str, Any]]: ...
     def result(self, task: str) -> dict[str, Any] | None: ...
 
@@ -130,6 +131,11 @@ class SqliteRegistry:
             f"task = ? AND {_FINISHED} AND state IN ('succeeded', 'failed')", "finished_at DESC", 1, [task]
         )
         return jobs[0] if jobs else None
+
+    def retryable(self, limit: int, task: str | None = None) -> list[dict[str, Any]]:
+        "Failed jobs not retried yet, in the order they failed."
+        where = "state = 'failed' AND retried_as IS NULL" + (" AND task = ?" if task else "")
+        return self._jobs(where, "finished_at", limit, [task] if task else [])
 
     def has_task(self, task: str) -> bool:
         return bool(

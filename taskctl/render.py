@@ -15,6 +15,8 @@ from typing import Any
 
 from rich import box
 from rich.console import Group, RenderableType
+from rich.highlighter import JSONHighlighter
+from rich.syntax import Syntax
 from rich.table import Table
 from rich.text import Text
 
@@ -41,6 +43,12 @@ def plain(value: Any, limit: int | None = 60, style: str = "") -> Text:
     if limit is not None and len(text) > limit:
         text = text[: limit - 1] + "…"
     return Text(text, style=style)
+
+
+def literal(value: Any) -> str:
+    "User data whole, for `show` and `results`: control characters made visible, newlines kept."
+    text = value if isinstance(value, str) else json.dumps(value, default=str, ensure_ascii=False, indent=2)
+    return _CONTROL.sub(lambda m: repr(m[0])[1:-1], text.replace("\t", "    "))
 
 
 def short_time(stamp: str | None) -> str:
@@ -71,9 +79,14 @@ def call_text(job: dict[str, Any]) -> Text:
 # What must stay readable; the rest (args, errors, values) wraps on a narrow terminal.
 _NO_WRAP = {
     "id", "task", "kind", "schedule", "state", "runs at", "enqueued", "started", "failed at",
-    "computed at", "next run", "age", "took", "elapsed", "attempts", "priority",
+    "computed at", "next run", "age", "took", "elapsed", "attempts", "priority", "finished", "last run",
+    "outcome", "runs", "failed", "fail %", "p50", "p95", "max", "#", "runs over time",
 }  # fmt: skip
-_MIN_WIDTH = {"id": 8, "state": 9, "runs at": 8, "enqueued": 8, "started": 8, "failed at": 8, "computed at": 8}
+_MIN_WIDTH = {
+    "id": 8, "state": 9, "runs at": 8, "enqueued": 8, "started": 8, "failed at": 8, "computed at": 8,
+    "finished": 8, "last run": 8,
+}  # fmt: skip
+SPARK = " ▁▂▃▄▅▆▇█"
 
 
 def _table(title: str, *columns: str) -> Table:
@@ -107,10 +120,7 @@ def jobs_table(title: str, jobs: list[dict[str, Any]], kind: str, total: int | N
     table = _table(title, *columns)
     for job in jobs:
         table.add_row(*_job_cells(job, kind))
-    shown = sum(1 for job in jobs if job["id"])
-    if total is not None and total > shown:
-        table.caption = f"{shown} of {total} shown; raise --limit to see more"
-        table.caption_justify = "left"
+    _more(table, sum(1 for job in jobs if job["id"]), total)
     return table
 
 
@@ -134,10 +144,12 @@ def _job_cells(job: dict[str, Any], kind: str) -> Iterable[RenderableType]:
             str(job["attempts"]),
         )
     error = plain(job["error"] or "", limit=60, style="red")
+    if job.get("retried_as"):
+        error.append(f" (retried as {job['retried_as'][:8]})", style="dim")
     return job_id, task, error, str(job["attempts"]), short_time(job["finished_at"])
 
 
-def results_table(results: list[dict[str, Any]]) -> RenderableType:
+def results_table(results: list[dict[str, Any]], total: int | None = None) -> RenderableType:
     if not results:
         return Text("Cached results: none yet", style="dim")
     table = _table("Cached results (latest success of each task)", "task", "computed at", "age", "took", "value")
@@ -149,6 +161,7 @@ def results_table(results: list[dict[str, Any]]) -> RenderableType:
             human_duration(result["duration"]),
             plain(result["value"], limit=60),
         )
+    _more(table, len(results), total)
     return table
 
 
@@ -166,11 +179,12 @@ def status_view(snapshot: dict[str, Any], zone: str = "") -> RenderableType:
     )
 
 
-def tasks_table(rows: list[dict[str, Any]]) -> RenderableType:
+def tasks_table(rows: list[dict[str, Any]], total: int | None = None) -> RenderableType:
     if not rows:
         return Text("No tasks registered: check [taskctl] modules in the config", style="yellow")
-    table = _table("Tasks", "task", "kind", "schedule", "next run", "retries", "timeout")
+    table = _table("Tasks", "task", "kind", "schedule", "next run", "retries", "timeout", "last run", "outcome", "took")
     for row in rows:
+        last = row.get("last_run") or {}
         table.add_row(
             plain(row["name"], limit=None),
             row["kind"],
@@ -178,5 +192,159 @@ def tasks_table(rows: list[dict[str, Any]]) -> RenderableType:
             short_time(row["next_run"]),
             str(row["retries"]),
             human_duration(row["timeout"]) if row["timeout"] else "",
+            short_time(last.get("finished_at")),
+            state_text(last["state"]) if last else "",
+            human_duration(last.get("duration")),
         )
+    _more(table, len(rows), total)
     return table
+
+
+def history_table(jobs: list[dict[str, Any]], more: bool = False) -> RenderableType:
+    "Finished jobs, newest first; `more` when --limit held some back."
+    if not jobs:
+        return Text("History: no finished jobs match", style="dim")
+    table = _table("History (newest first)", "id", "task", "state", "finished", "took", "attempts", "result / error")
+    for job in jobs:
+        outcome = plain(job["error"], style="red") if job["error"] and job["state"] != "succeeded" else None
+        table.add_row(
+            short_id(job["id"]),
+            plain(job["task"] or "?", limit=40),
+            state_text(job["state"]),
+            short_time(job["finished_at"]),
+            human_duration(job["duration"]),
+            str(job["attempts"]),
+            outcome or plain(job["result_preview"] or ""),
+        )
+    if more:
+        table.caption = f"newest {len(jobs)} shown; raise --limit to see more"
+        table.caption_justify = "left"
+    return table
+
+
+def sparkline(runs: list[int], failures: list[int]) -> Text:
+    "One character per time bucket, its height the runs in it; red where a run failed."
+    peak = max(runs, default=0) or 1
+    line = Text()
+    for count, failed in zip(runs, failures, strict=True):
+        level = 0 if not count else max(1, round(count / peak * (len(SPARK) - 1)))
+        line.append(SPARK[level], style="red" if failed else "green")
+    return line
+
+
+def stats_table(rows: list[dict[str, Any]], window: str, more: bool = False) -> RenderableType:
+    if not rows:
+        return Text(f"No job finished in the last {window}", style="dim")
+    table = _table(
+        f"Per task, last {window}",
+        "task", "runs", "failed", "fail %", "p50", "p95", "max", "last run", "outcome", "runs over time",
+    )  # fmt: skip
+    for row in rows:
+        table.add_row(
+            plain(row["task"], limit=40),
+            f"{row['runs']:,}",
+            Text(f"{row['failures']:,}", style="red" if row["failures"] else "dim"),
+            f"{row['failure_rate'] * 100:.1f}",
+            human_duration(row["p50"]),
+            human_duration(row["p95"]),
+            human_duration(row["max"]),
+            short_time(row["last_run"]),
+            state_text(row["last_outcome"]),
+            sparkline(row["runs_by_bucket"], row["failures_by_bucket"]),
+        )
+    table.caption = f"runs over time: {len(rows[0]['runs_by_bucket'])} bars, oldest on the left; red: a failure"
+    if more:
+        table.caption += "; more tasks with a higher --limit"
+    table.caption_justify = "left"
+    return table
+
+
+def job_detail(job: dict[str, Any], attempts: list[dict[str, Any]]) -> RenderableType:
+    "Everything about one job, every value whole."
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold", no_wrap=True)
+    grid.add_column(overflow="fold")
+    fields: list[tuple[str, Any]] = [
+        ("id", Text(job["id"])),
+        ("task", Text(literal(job["task"] or "?"))),
+        ("state", state_text(job["state"])),
+        ("args", _json_text(job["args"], compact_up_to=80)),
+        ("kwargs", _json_text(job["kwargs"], compact_up_to=80)),
+        ("priority", str(job["priority"])),
+        ("eta", job["eta"]),
+        ("enqueued", job["enqueued_at"]),
+        ("started", job["started_at"]),
+        ("finished", job["finished_at"]),
+        ("took", human_duration(job["duration"])),
+        ("attempts", str(job["attempts"])),
+        ("worker", job["worker"] and Text(literal(job["worker"]))),
+        ("retry of", job["retry_of"]),
+        ("retried as", job["retried_as"]),
+        ("result", job["result_preview"] and Text(literal(job["result_preview"]))),
+        ("error", job["error"] and Text(literal(job["error"]), style="red")),
+    ]
+    for name, value in fields:
+        if value not in (None, ""):
+            grid.add_row(name, value)
+    parts: list[RenderableType] = [grid]
+    if attempts:
+        table = _table("Attempts", "#", "started", "finished", "took", "worker", "outcome", "error")
+        for attempt in attempts:
+            table.add_row(
+                str(attempt["attempt"]),
+                short_time(attempt["started_at"]),
+                short_time(attempt["finished_at"]),
+                human_duration(attempt["duration"]),
+                plain(attempt["worker"] or "", limit=40),
+                state_text(attempt["outcome"]),
+                plain(attempt["error"] or "", limit=None, style="red"),
+            )
+        parts += [Text(), table]
+    parts += _tracebacks(attempts, job)
+    return Group(*parts)
+
+
+def _tracebacks(attempts: list[dict[str, Any]], job: dict[str, Any]) -> list[RenderableType]:
+    "Each failed attempt's traceback, once: a repeat says which attempt it matches."
+    found = [(a["attempt"], a["traceback"]) for a in attempts if a["traceback"]]
+    if not found and job["traceback"]:
+        found = [(job["attempts"], job["traceback"])]
+    parts: list[RenderableType] = []
+    seen: dict[str, int] = {}
+    for number, traceback in found:
+        if traceback in seen:
+            parts.append(Text(f"Attempt {number}: the same traceback as attempt {seen[traceback]}", style="dim"))
+            continue
+        seen[traceback] = number
+        parts += [
+            Text(f"\nTraceback of attempt {number}", style="bold"),
+            Syntax(literal(traceback.rstrip()), "pytb", theme="ansi_dark", background_color="default", word_wrap=True),
+        ]
+    return parts
+
+
+def result_detail(result: dict[str, Any]) -> RenderableType:
+    "One cached result: where it came from, then the whole value, pretty-printed."
+    header = Text.assemble(
+        (result["task"], "bold"),
+        f"  computed {result['computed_at']} (age {human_duration(result.get('age'))}), ",
+        f"took {human_duration(result['duration'])}, job {result['job_id']}",
+        style="",
+    )
+    return Group(header, _json_text(result["value"]))
+
+
+def _json_text(value: Any, compact_up_to: int = 0) -> Text:
+    "JSON, indented unless it fits in `compact_up_to` characters, coloured by a highlighter (never parsed as markup)."
+    dumped = json.dumps(value, default=str, ensure_ascii=False)
+    if len(dumped) > compact_up_to:
+        dumped = json.dumps(value, default=str, ensure_ascii=False, indent=2)
+    text = Text(literal(dumped))
+    JSONHighlighter().highlight(text)
+    return text
+
+
+def _more(table: Table, shown: int, total: int | None) -> None:
+    if total is not None and total > shown:
+        table.caption = f"{shown} of {total} shown; raise --limit to see more"
+        table.caption_justify = "left"

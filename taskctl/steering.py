@@ -57,7 +57,7 @@ def cancel(app: App, registry: JobRegistry, prefix: str) -> Outcome:
         )
     if was == "due":
         return Outcome(job["id"], False, f"{label} is moving from the schedule to the queue; try again in a moment")
-    return Outcome(job["id"], False, f"{label} is already {was}; only queued or scheduled jobs can be cancelled")
+    return Outcome(job["id"], False, f"{label} has already finished ({was}); only waiting jobs can be cancelled")
 
 
 def retry(app: App, registry: JobRegistry, prefix: str) -> Outcome:
@@ -69,7 +69,9 @@ def retry(app: App, registry: JobRegistry, prefix: str) -> Outcome:
 def retry_job(app: App, job: dict[str, Any]) -> Outcome:
     label = f"{job['id']} ({job['task']})"
     if job["state"] != "failed":
-        return Outcome(job["id"], False, f"{label} is {job['state']}, not failed; only failed jobs can be retried")
+        return Outcome(
+            job["id"], False, f"{label} did not fail (it is {job['state']}); only failed jobs can be retried"
+        )
     if job["retried_as"]:
         return Outcome(job["id"], False, f"{label} was already retried as {job['retried_as']}")
     try:
@@ -85,9 +87,3 @@ def retry_job(app: App, job: dict[str, Any]) -> Outcome:
     if not app.storage.enqueue_retry(job["id"], app.huey.serialize_task(new)):
         return Outcome(job["id"], False, f"{label} was retried by someone else just now")
     return Outcome(job["id"], True, f"retried {label} as {new.id}", new.id)
-
-
-def failed_jobs(registry: JobRegistry, task: str | None, limit: int) -> list[dict[str, Any]]:
-    "Failed jobs not retried yet, oldest first (as they failed)."
-    jobs = registry.history(limit, task=task, state="failed")
-    return [job for job in reversed(jobs) if not job["retried_as"]]

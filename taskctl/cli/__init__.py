@@ -12,7 +12,7 @@ import typer
 from typer.core import TyperGroup
 
 from taskctl.app import open_error
-from taskctl.cli import consumer, jobs, tasks
+from taskctl.cli import consumer, inspect, jobs, steer, tasks
 from taskctl.cli.state import State
 from taskctl.errors import DatabaseError, TaskctlError
 
@@ -93,6 +93,13 @@ app.command("run-consumer")(consumer.run_consumer)
 app.command("enqueue")(jobs.enqueue)
 app.command("status")(jobs.status)
 app.command("tasks")(tasks.list_tasks)
+app.command("show")(inspect.show)
+app.command("history")(inspect.history)
+app.command("stats")(inspect.stats)
+app.command("results")(inspect.results)
+app.command("retry")(steer.retry)
+app.command("cancel")(steer.cancel)
+app.command("purge")(steer.purge)
 
 
 def main() -> None:

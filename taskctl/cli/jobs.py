@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Callable
 from typing import Annotated
 
 import typer
+from rich.console import Group, RenderableType
+from rich.live import Live
+from rich.text import Text
 
 from taskctl import jobs
 from taskctl.cli.state import console, state
@@ -56,11 +61,39 @@ def status(
     ctx: typer.Context,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object, for scripts.")] = False,
     limit: Annotated[int, typer.Option(min=1, help="At most this many jobs per section.")] = 20,
+    watch: Annotated[
+        bool, typer.Option("--watch", "-w", help="A live view, refreshed in place; Ctrl+C quits.")
+    ] = False,
+    interval: Annotated[float, typer.Option(min=0.2, help="With --watch: seconds between refreshes.")] = 2.0,
 ) -> None:
     """Show queued, scheduled, running and failed jobs, and the cached results."""
+    if watch and as_json:
+        raise UsageError("--watch is a live view for people; for scripts, poll `taskctl status --json`")
     obj = state(ctx)
-    snapshot = jobs.snapshot(obj.reader, obj.registry, limit)
-    if as_json:
-        typer.echo(json.dumps(snapshot, indent=2, default=str))
+    zone = zone_name(obj.settings.tz)
+
+    def view() -> RenderableType:
+        return status_view(jobs.snapshot(obj.reader, obj.registry, limit), zone)
+
+    if watch:
+        _watch(view, interval)
+    elif as_json:
+        typer.echo(json.dumps(jobs.snapshot(obj.reader, obj.registry, limit), indent=2, default=str))
     else:
-        console().print(status_view(snapshot, zone_name(obj.settings.tz)))
+        console().print(view())
+
+
+def _watch(view: Callable[[], RenderableType], interval: float) -> None:
+    "Redraw `view` in place every `interval` seconds until Ctrl+C."
+
+    def frame() -> RenderableType:
+        footer = Text(f"\n{time.strftime('%H:%M:%S')} · every {interval:g}s · Ctrl+C to quit", style="dim")
+        return Group(view(), footer)
+
+    try:
+        with Live(frame(), console=console(), auto_refresh=False, vertical_overflow="crop") as live:
+            while True:
+                time.sleep(interval)
+                live.update(frame(), refresh=True)
+    except KeyboardInterrupt:
+        pass

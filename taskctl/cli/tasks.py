@@ -15,12 +15,16 @@ from taskctl.times import iso
 def list_tasks(
     ctx: typer.Context,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON document, for scripts.")] = False,
+    limit: Annotated[int, typer.Option(min=1, help="At most this many tasks.")] = 200,
 ) -> None:
-    """List every registered task: kind, schedule and next run, retries, timeout."""
-    app = state(ctx).reader
+    """List every registered task: kind, schedule and next run, retries, timeout, last run."""
+    obj = state(ctx)
+    app = obj.reader
     tz = app.settings.tz
+    # No database yet (nothing ever queued): no task has run.
+    registry = obj.registry if app.settings.database.exists() else None
     rows = []
-    for info in app.tasks.values():
+    for info in list(app.tasks.values())[:limit]:
         next_run = app.next_run(info)
         rows.append(
             {
@@ -31,9 +35,10 @@ def list_tasks(
                 "next_run": iso(next_run.timestamp(), tz) if next_run else None,
                 "retries": info.retries,
                 "timeout": info.timeout,
+                "last_run": registry.last_run(info.name) if registry else None,
             }
         )
     if as_json:
-        typer.echo(json.dumps({"tasks": rows}, indent=2))
+        typer.echo(json.dumps({"tasks": rows, "more": len(app.tasks) > limit}, indent=2, ensure_ascii=False))
     else:
-        console().print(tasks_table(rows))
+        console().print(tasks_table(rows, len(app.tasks)))

@@ -1,0 +1,115 @@
+"""`taskctl show`, `history`, `stats` and `results`: reading the record, never changing it."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Annotated, Any
+
+import typer
+
+from taskctl import jobs
+from taskctl.cli.state import console, state
+from taskctl.errors import TaskctlError, UsageError
+from taskctl.render import history_table, job_detail, result_detail, results_table, stats_table
+from taskctl.steering import find_job
+from taskctl.storage import FINAL
+from taskctl.times import parse_duration
+
+AsJson = Annotated[bool, typer.Option("--json", help="One JSON document, for scripts.")]
+TaskOption = Annotated[str | None, typer.Option("--task", help="Only this task (full name or unique suffix).")]
+
+
+def _dump(document: Any) -> None:
+    typer.echo(json.dumps(document, indent=2, default=str, ensure_ascii=False))
+
+
+def show(
+    ctx: typer.Context,
+    job_id: Annotated[str, typer.Argument(help="A job id, or a unique prefix of one (at least 4 characters).")],
+    as_json: AsJson = False,
+) -> None:
+    """Everything about one job: arguments, state, every attempt, the traceback."""
+    registry = state(ctx).registry
+    job = find_job(registry, job_id)
+    attempts = registry.attempts(job["id"])
+    if as_json:
+        _dump({"job": job, "attempts": attempts})
+    else:
+        console().print(job_detail(job, attempts))
+
+
+def history(
+    ctx: typer.Context,
+    task: TaskOption = None,
+    job_state: Annotated[
+        str | None, typer.Option("--state", help="Only jobs that ended so: succeeded, failed, revoked, expired.")
+    ] = None,
+    since: Annotated[str | None, typer.Option(help="Only jobs finished in this past window: 2h, 7d.")] = None,
+    limit: Annotated[int, typer.Option(min=1, help="At most this many jobs.")] = 20,
+    as_json: AsJson = False,
+) -> None:
+    """Finished jobs, newest first, with their durations."""
+    if job_state is not None and job_state not in FINAL:
+        raise UsageError(f"--state {job_state!r} is not a finished state; use one of: {', '.join(FINAL)}")
+    window = parse_duration(since, "--since") if since is not None else None
+    obj = state(ctx)
+    registry = obj.registry
+    name = jobs.task_name(obj.reader, registry, task) if task else None
+    found = registry.history(limit + 1, name, job_state, time.time() - window if window is not None else None)
+    shown, more = found[:limit], len(found) > limit
+    if as_json:
+        _dump({"jobs": shown, "more": more})
+    else:
+        console().print(history_table(shown, more))
+
+
+def stats(
+    ctx: typer.Context,
+    since: Annotated[str, typer.Option(help="The window: 1h, 24h, 7d.")] = "24h",
+    task: TaskOption = None,
+    limit: Annotated[int, typer.Option(min=1, help="At most this many tasks.")] = 50,
+    as_json: AsJson = False,
+) -> None:
+    """Per task: runs, failures, p50/p95/max duration, last run, runs over time."""
+    window = parse_duration(since, "--since")
+    if not window > 0:
+        raise UsageError("--since must be more than 0, like 24h")
+    obj = state(ctx)
+    registry = obj.registry
+    name = jobs.task_name(obj.reader, registry, task) if task else None
+    rows = jobs.stats(obj.reader, registry, window, name)
+    if as_json:
+        _dump({"since": since, "window_seconds": window, "tasks": rows[:limit]})
+    else:
+        console().print(stats_table(rows[:limit], since, more=len(rows) > limit))
+
+
+def results(
+    ctx: typer.Context,
+    task: Annotated[
+        str | None, typer.Argument(help="Show this task's whole value (full name or unique suffix).")
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, help="At most this many results.")] = 50,
+    as_json: AsJson = False,
+) -> None:
+    """The cached results: the latest success of each task. Reading deletes nothing."""
+    obj = state(ctx)
+    registry = obj.registry
+    if task is None:
+        found = jobs.cached_results(registry)  # one row per task: few
+        if as_json:
+            _dump({"results": found[:limit], "more": len(found) > limit})
+        else:
+            console().print(results_table(found[:limit], len(found)))
+        return
+    name = jobs.task_name(obj.reader, registry, task)
+    result = next((r for r in jobs.cached_results(registry) if r["task"] == name), None)
+    if result is None:
+        raise TaskctlError(
+            f"no cached result for {name} yet: it has not succeeded; see `taskctl history --task {task}`"
+        )
+    if as_json:
+        _dump(result)
+    else:
+        console().print(result_detail(result))

@@ -1,0 +1,142 @@
+"""`taskctl cancel`, `retry` and `purge`: changing what is queued and what is kept."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from functools import partial
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from taskctl import jobs, retention, steering
+from taskctl.cli.state import state
+from taskctl.errors import TaskctlError, UsageError
+from taskctl.retention import Deletion
+from taskctl.storage import FINAL, JobStorage
+from taskctl.times import parse_duration
+
+JobIds = Annotated[list[str], typer.Argument(help="Job ids, or unique prefixes of them.", show_default=False)]
+TaskOption = Annotated[str | None, typer.Option("--task", help="Only this task (full name or unique suffix).")]
+PROGRESS_FROM = 5_000  # rows: below this a purge is over before a bar would show
+
+
+def cancel(ctx: typer.Context, job_ids: JobIds) -> None:
+    """Revoke queued or scheduled jobs; they show as revoked. A running job cannot be stopped."""
+    obj = state(ctx)
+    _report([partial(steering.cancel, obj.app, obj.registry, i) for i in job_ids])
+
+
+def retry(
+    ctx: typer.Context,
+    job_ids: Annotated[list[str] | None, typer.Argument(help="Failed job ids, or unique prefixes.")] = None,
+    failed: Annotated[bool, typer.Option("--failed", help="Every failed job not retried yet.")] = False,
+    task: TaskOption = None,
+    limit: Annotated[int, typer.Option(min=1, help="With --failed: at most this many jobs.")] = 1000,
+) -> None:
+    """Queue failed (or lost) jobs again with their original arguments, as new jobs linked to them."""
+    if job_ids and failed:
+        raise UsageError("give failed job ids, or --failed, not both")
+    if not job_ids and not failed:
+        raise UsageError("give the ids of failed jobs, or --failed for all of them (with --task for one task)")
+    if task and not failed:
+        raise UsageError("--task goes with --failed")
+    obj = state(ctx)
+    if job_ids:
+        _report([partial(steering.retry, obj.app, obj.registry, i) for i in job_ids])
+        return
+    name = jobs.task_name(obj.app, obj.registry, task) if task else None
+    todo = obj.registry.retryable(limit, name)
+    if not todo:
+        typer.echo("No failed jobs to retry" + (f" for {name}" if name else ""), err=True)
+        return
+    _report([partial(steering.retry_job, obj.app, job) for job in todo])
+
+
+def _report(actions: list[Callable[[], steering.Outcome]]) -> None:
+    "Act on each job; one line each (done on stdout, refused on stderr); exit 1 if any was refused."
+    code = 0
+    for action in actions:
+        try:
+            outcome = action()
+        except TaskctlError as exc:
+            typer.echo(f"Error: {exc}", err=True)
+            code = max(code, exc.exit_code)
+            continue
+        if outcome.done:
+            typer.echo(outcome.message)
+        else:
+            typer.echo(f"Error: {outcome.message}", err=True)
+            code = max(code, 1)
+    if code:
+        raise typer.Exit(code)
+
+
+def purge(
+    ctx: typer.Context,
+    queued: Annotated[bool, typer.Option("--queued", help="Jobs waiting in the queue.")] = False,
+    scheduled: Annotated[
+        bool, typer.Option("--scheduled", help="Jobs scheduled for later, or waiting to retry.")
+    ] = False,
+    results: Annotated[bool, typer.Option("--results", help="Cached results, and unread Huey results.")] = False,
+    history: Annotated[bool, typer.Option("--history", help="Finished jobs (all, or --older-than).")] = False,
+    older_than: Annotated[
+        str | None, typer.Option("--older-than", help="With --history: finished longer ago than this: 7d, 12h.")
+    ] = None,
+    task: TaskOption = None,
+    job_state: Annotated[str | None, typer.Option("--state", help="With --history: only jobs that ended so.")] = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Delete queued jobs, results or old history. With no option, apply [retention] now
+    (what the built-in prune job does every hour). Asks first, unless --yes."""
+    if (older_than or job_state) and not history:
+        raise UsageError("--older-than and --state go with --history")
+    if job_state is not None and job_state not in FINAL:
+        raise UsageError(f"--state {job_state!r} is not a finished state; use one of: {', '.join(FINAL)}")
+    age = parse_duration(older_than, "--older-than") if older_than is not None else 0.0
+    obj = state(ctx)
+    storage = obj.app.storage
+    name = jobs.task_name(obj.app, obj.registry, task) if task else None
+    deletions: list[Deletion] = []
+    if queued:
+        deletions.append(retention.waiting(storage, ("queued",), name))
+    if scheduled:
+        deletions.append(retention.waiting(storage, ("scheduled", "retrying"), name))
+    if results:
+        deletions += retention.results(storage, name)
+    if history:
+        label = f"finished jobs older than {older_than}" if older_than else ""
+        deletions.append(retention.history(storage, time.time() - age, name, job_state, label))
+    if not deletions:
+        if name:
+            raise UsageError("--task goes with --queued, --scheduled, --results or --history")
+        deletions = retention.policy(storage, obj.settings.retention)
+    counted = [(d, d.count(storage)) for d in deletions]
+    counted = [(d, n) for d, n in counted if n]
+    total = sum(n for _, n in counted)
+    if not total:
+        typer.echo("Nothing to purge.", err=True)
+        return
+    err = Console(stderr=True, highlight=False)
+    for deletion, n in counted:
+        err.print(f"{n:>10,}  {deletion.label}", markup=False)
+    if not yes:
+        if not sys.stdin.isatty():
+            raise UsageError(f"purge would delete {total:,} rows; pass --yes to confirm (no terminal to ask on)")
+        if not typer.confirm(f"Delete these {total:,} rows?", default=False, err=True):
+            raise typer.Abort()
+    deleted = _run(storage, counted, total, err)
+    typer.echo(f"Deleted {deleted:,} rows.")
+
+
+def _run(storage: JobStorage, counted: list[tuple[Deletion, int]], total: int, err: Console) -> int:
+    "Delete, with a progress bar on stderr when the work is large and someone is watching."
+    if total < PROGRESS_FROM or not err.is_terminal:
+        return sum(deletion.run(storage) for deletion, _ in counted)
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=err, transient=True) as progress:
+        bar = progress.add_task("Deleting", total=total)
+        return sum(deletion.run(storage, lambda n: progress.advance(bar, n)) for deletion, _ in counted)
