@@ -165,5 +165,5 @@ PRUNE_TASK = TaskProxy(_prune_job, {"name": "prune"})
 
 
 def _days(seconds: float) -> str:
-    days = seconds / 86400
-    return f"{days:g} days" if days >= 1 else f"{seconds / 3600:g} hours"
+    amount, unit = (seconds / 86400, "day") if seconds >= 86400 else (seconds / 3600, "hour")
+    return f"{amount:g} {unit}" + ("" if amount == 1 else "s")

@@ -172,7 +172,7 @@ class Project:
 
     def run(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            self.command(*args), capture_output=True, text=True, timeout=timeout, cwd=self.root, env=_env()
+            self.command(*args), capture_output=True, text=True, timeout=timeout, cwd=self.root, env=subprocess_env()
         )
 
     def burst(self, *args: str) -> subprocess.CompletedProcess[str]:
@@ -187,11 +187,11 @@ class Project:
             stderr=subprocess.PIPE,
             text=True,
             cwd=self.root,
-            env=_env(),
+            env=subprocess_env(),
         )
 
 
-def _env() -> dict[str, str]:
+def subprocess_env() -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = str(ROOT)
     return env

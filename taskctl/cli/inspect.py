@@ -112,4 +112,5 @@ def results(
     if as_json:
         _dump(result)
     else:
-        console().print(result_detail(result))
+        # No line breaks added: the value stays valid JSON when copied or piped.
+        console().print(result_detail(result), soft_wrap=True)

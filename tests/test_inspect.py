@@ -1,0 +1,206 @@
+"""Reading the record: show, history, stats, results, tasks, status --watch, and how task output is rendered."""
+
+from __future__ import annotations
+
+import io
+import json
+import signal
+import subprocess
+import time
+
+import pytest
+from conftest import stop, subprocess_env
+from rich.console import Console
+
+from taskctl.app import build_app
+from taskctl.config import load_settings
+from taskctl.render import job_detail, status_view
+from taskctl.stats import percentile, task_stats
+
+HOSTILE = "[red]x\x1b[2J"  # rich markup, and the escape sequence that clears a terminal
+
+
+@pytest.fixture
+def ran(project, tmp_path):
+    "A record with a success, a failure, a success after one failed attempt, and a hostile value."
+    ids = {
+        "add": project.enqueue("add", "1", "2"),
+        "boom": project.enqueue("boom", json.dumps(HOSTILE)),
+        "flaky": project.enqueue("flaky", str(tmp_path / "marker"), "failures=1"),
+        "echo": project.enqueue("echo", json.dumps(HOSTILE)),
+    }
+    project.burst()
+    return ids
+
+
+def test_show_has_every_attempt_and_the_traceback(project, ran):
+    out = project.ok("show", ran["flaky"][:8])
+    assert ran["flaky"] in out and f"{project.module}.flaky" in out
+    assert "Attempts" in out and "RuntimeError: attempt 1 fails" in out
+    assert "Traceback of attempt 1" in out and 'raise RuntimeError(f"attempt {attempt} fails")' in out
+    data = json.loads(project.ok("show", ran["flaky"], "--json"))
+    assert data["job"]["state"] == "succeeded" and data["job"]["attempts"] == 2
+    assert [a["outcome"] for a in data["attempts"]] == ["failed", "succeeded"]
+    first, second = data["attempts"]
+    assert first["error"] == "RuntimeError: attempt 1 fails" and "Traceback" in first["traceback"]
+    assert second["error"] is None and second["traceback"] is None
+    assert first["worker"] and first["duration"] is not None and first["finished_at"] >= first["started_at"]
+    assert data["job"]["kwargs"] == {"failures": 1} and data["job"]["result_preview"] == '"ok after 2"'
+
+
+def test_show_refuses_unknown_short_and_ambiguous_ids(project):
+    app = build_app(load_settings(project.config))
+    info = app.resolve("add")
+    for suffix in ("1111", "2222"):
+        app.huey.enqueue(info.wrapper.task_class((1,), {}, id=f"abcd{suffix}-0000-4000-8000-000000000000"))
+    result = project.cli("show", "abcd")
+    assert result.exit_code == 2
+    assert "prefix 'abcd' is ambiguous (abcd1111, abcd2222); give more characters" in result.stderr
+    assert json.loads(project.ok("show", "abcd2", "--json"))["job"]["id"].startswith("abcd2222")
+    for prefix, message in (("abc", "give at least 4 characters"), ("ffff0000", "no job with an id starting")):
+        result = project.cli("show", prefix)
+        assert result.exit_code == 2 and message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_history_newest_first_with_filters(project, ran):
+    data = json.loads(project.ok("history", "--json"))
+    assert [j["id"] for j in data["jobs"]][-1] in ran.values() and data["more"] is False
+    finished = [j["finished_at"] for j in data["jobs"]]
+    assert finished == sorted(finished, reverse=True) and len(finished) == 4
+    assert all(j["duration"] is not None for j in data["jobs"])
+    failed = json.loads(project.ok("history", "--state", "failed", "--json"))["jobs"]
+    assert [j["id"] for j in failed] == [ran["boom"]]
+    only_add = json.loads(project.ok("history", "--task", "add", "--since", "1h", "--json"))["jobs"]
+    assert [j["id"] for j in only_add] == [ran["add"]]
+    limited = json.loads(project.ok("history", "--limit", "1", "--json"))
+    assert len(limited["jobs"]) == 1 and limited["more"] is True
+    assert "raise --limit to see more" in project.ok("history", "--limit", "1")
+    for args, message in (
+        (["--state", "done"], "--state 'done' is not a finished state"),
+        (["--since", "yesterday"], "--since 'yesterday' is not a duration"),
+        (["--task", "nope"], "unknown task 'nope'"),
+    ):
+        result = project.cli("history", *args)
+        assert result.exit_code == 2 and message in result.stderr, result.stderr
+
+
+def test_stats_per_task(project, ran):
+    data = json.loads(project.ok("stats", "--json"))
+    by_task = {row["task"].rsplit(".", 1)[1]: row for row in data["tasks"]}
+    assert set(by_task) == {"add", "boom", "flaky", "echo"}
+    boom = by_task["boom"]
+    assert (boom["runs"], boom["failures"], boom["failure_rate"], boom["last_outcome"]) == (1, 1, 1.0, "failed")
+    assert by_task["add"]["failure_rate"] == 0.0 and by_task["add"]["p50"] == by_task["add"]["max"]
+    for row in data["tasks"]:
+        assert len(row["runs_by_bucket"]) == 24 and sum(row["runs_by_bucket"]) == row["runs"]
+        assert row["runs_by_bucket"][-1] == row["runs"]  # they all just ran
+    table = project.ok("stats", "--since", "1h")
+    assert "p95" in table and "█" in table and "100.0" in table
+    result = project.cli("stats", "--since", "0s")
+    assert result.exit_code == 2 and "--since must be more than 0" in result.stderr
+
+
+def test_percentiles_and_buckets():
+    assert percentile([], 0.5) is None
+    values = [float(v) for v in range(1, 101)]
+    assert (percentile(values, 0.5), percentile(values, 0.95), percentile(values, 1.0)) == (50.0, 95.0, 100.0)
+    rows = [
+        {"task": "t", "state": "succeeded", "finished_at": 10.0, "duration": 1.0},
+        {"task": "t", "state": "failed", "finished_at": 95.0, "duration": 3.0},
+        {"task": "t", "state": "revoked", "finished_at": 96.0, "duration": None},  # never ran: not a run
+    ]
+    (row,) = task_stats(rows, since=0, now=100, buckets=10)
+    assert (row["runs"], row["failures"], row["failure_rate"], row["max"]) == (2, 1, 0.5, 3.0)
+    assert row["runs_by_bucket"] == [0, 1, 0, 0, 0, 0, 0, 0, 0, 1]
+    assert row["failures_by_bucket"] == [0] * 9 + [1]
+    assert (row["last_outcome"], row["last_run_epoch"]) == ("failed", 95.0)
+
+
+def test_results_list_and_one_value_in_full(project, ran):
+    long_value = {"items": list(range(100)), "note": "x" * 300}
+    project.enqueue("echo", json.dumps(long_value))
+    project.burst()
+    listing = json.loads(project.ok("results", "--json"))
+    assert {r["task"].rsplit(".", 1)[1] for r in listing["results"]} == {"add", "echo", "flaky"}
+    assert set(listing["results"][0]) == {"task", "job_id", "value", "computed_at", "duration", "age"}
+    assert "…" in project.ok("results")  # cut in the table
+    whole = project.ok("results", "echo")
+    assert "x" * 300 in whole and '"items": [' in whole  # whole, pretty-printed
+    assert json.loads(project.ok("results", "echo", "--json"))["value"] == long_value
+    assert project.ok("results", "echo").splitlines()[1:] == whole.splitlines()[1:]  # reading deleted nothing
+    result = project.cli("results", "boom")
+    assert result.exit_code == 1 and "no cached result" in result.stderr and "has not succeeded" in result.stderr
+    result = project.cli("results", "nope")
+    assert result.exit_code == 2 and "unknown task 'nope'" in result.stderr
+    assert len(json.loads(project.ok("results", "--json", "--limit", "1"))["results"]) == 1
+
+
+def test_tasks_show_the_last_run(project, ran):
+    tasks = {t["name"].rsplit(".", 1)[1]: t for t in json.loads(project.ok("tasks", "--json"))["tasks"]}
+    assert tasks["boom"]["last_run"]["state"] == "failed" and tasks["boom"]["last_run"]["id"] == ran["boom"]
+    assert tasks["add"]["last_run"]["duration"] is not None and tasks["slow"]["last_run"] is None
+    assert "last run" in project.ok("tasks") and "failed" in project.ok("tasks")
+    assert len(json.loads(project.ok("tasks", "--json", "--limit", "2"))["tasks"]) == 2
+
+
+def test_task_output_prints_literally(project, ran):
+    "Markup is not interpreted and control characters cannot reach the terminal, in any view."
+    project.enqueue("echo", json.dumps(HOSTILE))  # one queued too
+    outputs = [
+        project.ok("status"),
+        project.ok("history"),
+        project.ok("results"),
+        project.ok("results", "echo"),
+        project.ok("show", ran["boom"]),
+        project.ok("show", ran["echo"]),
+    ]
+    for out in outputs:
+        assert "\x1b" not in out
+        assert "[red]x" in out
+        assert "\\x1b[2J" in out or "\\u001b[2J" in out
+
+
+def test_status_view_builder_renders_to_a_string(project, ran):
+    from taskctl import jobs
+    from taskctl.registry import SqliteRegistry
+
+    app = build_app(load_settings(project.config))
+    registry = SqliteRegistry(project.database, app.settings.name, app.settings.tz)
+    project.enqueue("echo", json.dumps("y" * 500))
+    out = io.StringIO()
+    Console(file=out, width=100, color_system=None).print(status_view(jobs.snapshot(app, registry, 20), "UTC"))
+    text = out.getvalue()
+    assert "Jobs:" in text and "Queued" in text and "Failed" in text and "Cached results" in text
+    assert "y" * 500 not in text and "…" in text  # cut to the width
+    assert max(len(line) for line in text.splitlines()) <= 100
+    job = registry.job(ran["boom"])
+    assert job is not None
+    detail = io.StringIO()
+    Console(file=detail, width=60, color_system=None).print(job_detail(job, registry.attempts(job["id"])))
+    assert "ValueError" in detail.getvalue() and max(len(line) for line in detail.getvalue().splitlines()) <= 60
+
+
+def test_status_watch_refreshes_until_ctrl_c(project):
+    project.enqueue("add", "1")
+    process = subprocess.Popen(
+        project.command("status", "--watch", "--interval", "0.2"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=project.root,
+        env=subprocess_env(),
+    )
+    time.sleep(1.5)
+    out, err = stop(process, signal.SIGINT)
+    assert process.returncode == 0, err
+    assert "Jobs:" in out and "queued 1" in out and "Ctrl+C to quit" in out
+    assert "Traceback" not in err
+    result = project.cli("status", "--watch", "--json")
+    assert result.exit_code == 2 and "--watch is a live view" in result.stderr
+
+
+def test_reading_commands_never_create_a_database(project):
+    for command in (["history"], ["stats"], ["results"], ["show", "abcd1234"]):
+        result = project.cli(*command)
+        assert result.exit_code == 1 and "no database at" in result.stderr, command
+    assert not project.database.exists()
