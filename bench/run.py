@@ -10,15 +10,21 @@ baseline measured in the same run, and the ratio is what to compare.
    (dequeue + execute), for bare SqliteHuey and for taskctl (job record,
    tracking hooks, cached results), with synchronous NORMAL and FULL.
 2. Status with a large record: `taskctl status`'s snapshot with Q jobs queued
-   and H in history, against bare Huey listing its Q pending messages.
+   and H in history, against bare Huey listing its Q pending messages; and
+   what `history` and `stats --since 24h` read on the same record.
+3. Pruning H old jobs (the retention job) while another connection keeps
+   enqueueing: the writer's worst wait, against deleting the same rows in
+   one statement (the naive way).
 """
 
 from __future__ import annotations
 
 import argparse
+import sqlite3
 import statistics
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -29,9 +35,10 @@ from huey import SqliteHuey
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from taskctl import retention  # noqa: E402
 from taskctl.app import build_app  # noqa: E402
 from taskctl.config import load_settings  # noqa: E402
-from taskctl.jobs import snapshot  # noqa: E402
+from taskctl.jobs import snapshot, stats  # noqa: E402
 from taskctl.registry import SqliteRegistry  # noqa: E402
 
 TASKS = """
@@ -101,8 +108,9 @@ def per_job(folder: Path, jobs: int, rounds: int) -> None:
         )
 
 
-def fill(app, queued: int, history: int) -> None:
-    "Bulk rows straight into the record: realistic shape, minutes faster than enqueueing."
+def fill(app, queued: int, history: int, age: float = 0.0) -> None:
+    """Bulk rows straight into the record: realistic shape, minutes faster than enqueueing.
+    One job finished every second, going back from `age` seconds ago."""
     message = app.huey.serialize_task(next(iter(app.tasks.values())).wrapper.s(1))
     conn = app.storage.conn
     now = time.time()
@@ -120,7 +128,7 @@ def fill(app, queued: int, history: int) -> None:
             CASE WHEN i % 50 = 0 THEN 'Traceback ...' END
         FROM n
         """,
-        (history, now, now, now),
+        (history, now - age, now - age, now - age),
     )
     conn.execute(
         """
@@ -157,6 +165,58 @@ def status_cost(folder: Path, queued: int, history: int, rounds: int) -> None:
     ours_ms, theirs_ms = statistics.median(ours) * 1000, statistics.median(theirs) * 1000
     print(f"   {'taskctl status snapshot (all sections)':48} {ours_ms:8.1f} ms  ratio {ours_ms / theirs_ms:.3f}")
     print(f"   {'bare Huey pending() (the queue alone)':48} {theirs_ms:8.1f} ms  ratio 1.000")
+    history_ms = statistics.median(timed(lambda: registry.history(20)) for _ in range(rounds)) * 1000
+    stats_ms = statistics.median(timed(lambda: stats(app, registry, 86400)) for _ in range(rounds)) * 1000
+    print(f"   {'history, newest 20':48} {history_ms:8.1f} ms")
+    print(f"   {'stats --since 24h (86,400 jobs in the window)':48} {stats_ms:8.1f} ms")
+
+
+class Writer(threading.Thread):
+    "Enqueues a job every 2 ms until told to stop, timing each enqueue."
+
+    def __init__(self, app) -> None:
+        super().__init__()
+        self.app, self.done = app, threading.Event()
+        self.waits: list[float] = []
+        self.errors: list[str] = []
+
+    def run(self) -> None:
+        wrapper = next(iter(self.app.tasks.values())).wrapper
+        while not self.done.is_set():
+            start = time.perf_counter()
+            try:
+                self.app.huey.enqueue(wrapper.s(1))
+            except sqlite3.OperationalError as exc:  # the naive delete can lock it out past busy_timeout
+                self.errors.append(str(exc))
+            self.waits.append(time.perf_counter() - start)
+            time.sleep(0.002)
+
+
+def prune_cost(folder: Path, history: int) -> None:
+    print(f"\n3. Deleting {history:,} old jobs while another connection enqueues (worst enqueue wait)")
+    results = {}
+    for way in ("batched", "one statement"):
+        app = build_app(load_settings(make_project(folder, "normal")))
+        fill(app, 0, history, age=30 * 86400)
+        writer = Writer(build_app(load_settings(app.settings.path)))  # its own connection, as a worker's
+        writer.start()
+        start = time.perf_counter()
+        if way == "batched":
+            retention.prune(app.storage, app.settings.retention)
+        else:
+            app.storage.sql("DELETE FROM taskctl_jobs WHERE finished_at < ?", (time.time() - 14 * 86400,), commit=True)
+        elapsed = time.perf_counter() - start
+        writer.done.set()
+        writer.join()
+        waits, errors = writer.waits, writer.errors
+        left = app.storage.sql("SELECT count(*) FROM taskctl_jobs WHERE finished_at IS NOT NULL", results=True)[0][0]
+        results[way] = max(waits)
+        print(
+            f"   {way:14} deleted in {elapsed:6.1f}s ({history / elapsed:9,.0f} rows/s), {left} left; "
+            f"enqueues meanwhile: {len(waits):,}, worst wait {max(waits) * 1000:8.1f} ms"
+            + (f", {len(errors)} failed ({errors[0]})" if errors else "")
+        )
+    print(f"   worst wait, batched / one statement: {results['batched'] / results['one statement']:.3f}")
 
 
 def main() -> None:
@@ -165,15 +225,17 @@ def main() -> None:
     parser.add_argument("--queued", type=int, default=100_000)
     parser.add_argument("--history", type=int, default=1_000_000)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--quick", action="store_true", help="500 jobs, 10,000 queued, 100,000 history")
+    parser.add_argument("--prune", type=int, default=1_000_000, help="old jobs to prune in part 3")
+    parser.add_argument("--quick", action="store_true", help="500 jobs, 10,000 queued, 100,000 history and prune")
     args = parser.parse_args()
     if args.quick:
-        args.jobs, args.queued, args.history = 500, 10_000, 100_000
+        args.jobs, args.queued, args.history, args.prune = 500, 10_000, 100_000, 100_000
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         sys.path.insert(0, str(folder))
         per_job(folder, args.jobs, args.rounds)
         status_cost(folder, args.queued, args.history, args.rounds)
+        prune_cost(folder, args.prune)
 
 
 if __name__ == "__main__":
