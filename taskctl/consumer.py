@@ -11,6 +11,7 @@ from typing import Any
 
 from huey.consumer import Consumer, ConsumerStopped
 
+from taskctl import recovery
 from taskctl.app import App
 
 logger = logging.getLogger("taskctl.consumer")
@@ -99,8 +100,8 @@ class Heartbeat(threading.Thread):
     def beat(self) -> None:
         children = [p.pid for p in self._worker_processes() if p.pid is not None and p.is_alive()]
         try:
-            self.app.storage.renew_leases([os.getpid(), *children])
-            found = self.app.storage.recover_lost()
+            recovery.renew_leases(self.app.storage, [os.getpid(), *children])
+            found = recovery.recover_lost(self.app.storage)
         except Exception:
             logger.exception("Heartbeat failed; will try again.")
             return

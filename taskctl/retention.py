@@ -5,7 +5,7 @@ A purge is a list of `Deletion`s, each counted before anything is deleted (so
 few hundred rows per transaction. Between batches the write lock is free, so
 pruning a million rows never holds up workers for more than a moment.
 
-This is the only place, with storage.py, that writes taskctl's tables.
+Deletes happen here; storage.py and recovery.py write everything else.
 """
 
 from __future__ import annotations

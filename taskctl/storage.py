@@ -5,7 +5,8 @@ queue entry: enqueue inserts it, dequeue claims it (running, which worker, a
 lease), the outcome clears the message and records what happened. Each of
 those is one SQLite transaction, so the record and the queue cannot disagree.
 
-All of taskctl's write-side SQL lives here; the read side is in registry.py.
+The queue's writes live here; recovery.py puts lost jobs right, retention.py
+deletes old rows, and registry.py is the read side.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from huey.serializer import Serializer
 from huey.storage import SqliteStorage
 
 from taskctl.migrations import migrate
+from taskctl.recovery import end_attempt
 from taskctl.times import to_epoch
 
 PREVIEW_CHARS = 200
@@ -210,7 +212,7 @@ class JobStorage(SqliteStorage):
                 "WHERE id = ? AND task IS NOT NULL",
                 (to_json(value), job_id),
             )
-            _end_attempt(curs, job_id, "succeeded", now)
+            end_attempt(curs, job_id, "succeeded", now)
 
     def record_error(self, job_id: str, exc: BaseException, tb: str, final: bool) -> None:
         """An attempt raised. A final failure keeps the message, for `taskctl retry`;
@@ -232,7 +234,7 @@ class JobStorage(SqliteStorage):
                     (now, *error, job_id),
                 )
             if curs.rowcount:
-                _end_attempt(curs, job_id, "failed", now, error)
+                end_attempt(curs, job_id, "failed", now, error)
 
     def record_skipped(self, job_id: str, state: str) -> None:
         "Revoked or expired: taken from the queue but never run, so not an attempt."
@@ -257,7 +259,7 @@ class JobStorage(SqliteStorage):
                 "error_type = 'UnknownTask', error_message = ? WHERE id = ?",
                 (now, error, message.id),
             )
-            _end_attempt(curs, message.id, "failed", now, ("UnknownTask", error, None))
+            end_attempt(curs, message.id, "failed", now, ("UnknownTask", error, None))
 
     def requeue_interrupted(self, job_id: str) -> None:
         "The consumer stopped mid-run: the job goes back to the queue to run again."
@@ -269,64 +271,7 @@ class JobStorage(SqliteStorage):
                 (*error[:2], job_id),
             )
             if curs.rowcount:
-                _end_attempt(curs, job_id, "interrupted", time.time(), error)
-
-    def renew_leases(self, pids: Iterable[int]) -> int:
-        """Heartbeat: the running jobs this consumer claimed, in these live
-        processes (itself, and its worker processes), are still being worked on."""
-        pids = list(pids)
-        with self.db(commit=True) as curs:
-            curs.execute(
-                "UPDATE taskctl_jobs SET lease_until = ? WHERE queue = ? AND state = 'running' "
-                f"AND owner = ? AND worker_host = ? AND worker_pid IN ({_marks(pids)})",
-                (time.time() + self.lease, self.name, self.owner, socket.gethostname(), *pids),
-            )
-            return curs.rowcount
-
-    def recover_lost(self) -> int:
-        """Find the jobs whose worker is gone and put them right: a running job
-        whose lease ran out, or at once one whose worker process on this host is
-        dead; a due job whose scheduler never queued it. A lost job with a retry
-        left goes back to the queue, using the retry up; otherwise it fails as
-        WorkerLost. Returns how many were found."""
-        host = socket.gethostname()
-        with self.db(commit=True) as curs:
-            now = time.time()
-            rows = curs.execute(
-                "SELECT id, state, worker_host, worker_pid, lease_until, data "
-                "FROM taskctl_jobs WHERE queue = ? AND state IN ('running', 'due')",
-                (self.name,),
-            ).fetchall()
-            lost = 0
-            for job_id, state, w_host, w_pid, lease, data in rows:
-                dead = state == "running" and w_host == host and not _pid_alive(w_pid)
-                if not dead and (lease or 0) >= now:
-                    continue
-                lost += 1
-                if state == "due":
-                    curs.execute("UPDATE taskctl_jobs SET state = 'queued' WHERE id = ?", (job_id,))
-                else:
-                    self._requeue_or_fail_lost(curs, job_id, data, now)
-        return lost
-
-    def _requeue_or_fail_lost(self, curs: sqlite3.Cursor, job_id: str, data: bytes | None, now: float) -> None:
-        message = self._message(data) if data is not None else None
-        error = ("WorkerLost", "the worker running this job stopped without finishing it")
-        _end_attempt(curs, job_id, "lost", now, (*error, None))
-        if message is not None and message.retries:
-            # The retry is used up in the message itself: Huey counts from there.
-            data = self.serializer.serialize(message._replace(retries=message.retries - 1))
-            curs.execute(
-                "UPDATE taskctl_jobs SET state = 'queued', lease_until = NULL, data = ?, retries = ?, "
-                "seq = ?, error_type = ?, error_message = ? WHERE id = ?",
-                (self.to_blob(data), message.retries - 1, self._next_seq(), *error, job_id),
-            )
-        else:
-            curs.execute(
-                "UPDATE taskctl_jobs SET state = 'failed', lease_until = NULL, finished_at = ?, "
-                "duration = ? - started_at, error_type = ?, error_message = ? WHERE id = ?",
-                (now, now, *error, job_id),
-            )
+                end_attempt(curs, job_id, "interrupted", time.time(), error)
 
     # -- what `taskctl cancel` and `taskctl retry` call --------------------
 
@@ -447,16 +392,6 @@ class JobStorage(SqliteStorage):
         self.sql(f"DELETE FROM taskctl_jobs WHERE queue = ? AND {where}", (self.name,), commit=True)
 
 
-def _end_attempt(
-    curs: sqlite3.Cursor, job_id: str, outcome: str, now: float, error: tuple[Any, ...] = (None, None, None)
-) -> None:
-    curs.execute(
-        "UPDATE taskctl_attempts SET outcome = ?, finished_at = ?, duration = ? - started_at, "
-        "error_type = ?, error_message = ?, traceback = ? WHERE job_id = ? AND outcome = 'running'",
-        (outcome, now, now, *error, job_id),
-    )
-
-
 def _fork_safety(storage: JobStorage) -> None:
     """A forked worker must not use its parent's connection, nor a lock another
     thread held at the fork. Holding the storage lock across the fork means no
@@ -488,23 +423,6 @@ def _fork_safety(storage: JobStorage) -> None:
     os.register_at_fork(before=before, after_in_parent=after_in_parent, after_in_child=after_in_child)
 
 
-def _marks(values: list[Any]) -> str:
-    "Placeholders for an IN list; an empty list matches nothing."
-    return ",".join("?" * len(values)) if values else "NULL"
-
-
 def _chunks(items: list[str], size: int) -> Iterable[list[str]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
-
-
-def _pid_alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -8,6 +8,7 @@ import sys
 from sqlite_utils import Database
 
 from taskctl.migrations import migrate, migrations
+from taskctl.recovery import recover_lost, renew_leases
 
 
 def test_migrating_an_empty_database_gives_the_final_schema(tmp_path):
@@ -134,14 +135,14 @@ def test_a_claimed_job_is_lost_only_when_its_lease_runs_out(project):
     first, second = two_consumers(project, lease=0.5)
     job_id = project.enqueue("add", "1")
     assert first.storage.dequeue() is not None  # claimed by the first consumer
-    assert second.storage.recover_lost() == 0  # its process is alive, its lease too
+    assert recover_lost(second.storage) == 0  # its process is alive, its lease too
     time.sleep(0.3)
-    assert first.storage.renew_leases([os.getpid()]) == 1
-    assert second.storage.renew_leases([os.getpid()]) == 0  # not the second one's job
+    assert renew_leases(first.storage, [os.getpid()]) == 1
+    assert renew_leases(second.storage, [os.getpid()]) == 0  # not the second one's job
     time.sleep(0.3)
-    assert second.storage.recover_lost() == 0  # renewed in time
+    assert recover_lost(second.storage) == 0  # renewed in time
     time.sleep(0.6)
-    assert second.storage.recover_lost() == 1  # no heartbeat: lost, though the pid lives
+    assert recover_lost(second.storage) == 1  # no heartbeat: lost, though the pid lives
     job = project.job(job_id)
     assert (job["state"], job["error_type"]) == ("failed", "WorkerLost")  # no retries left
 
