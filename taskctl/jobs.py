@@ -104,10 +104,12 @@ def wait_for(app: App, registry: JobRegistry, job_id: str, timeout: float) -> An
             break
         if time.monotonic() >= deadline:
             state = job["state"] if job else "unknown"
-            raise WaitTimeout(
-                f"job {job_id} is still {state} after {timeout:g}s; is a consumer running? "
-                "(`taskctl run-consumer`); see `taskctl status`"
+            hint = (
+                f"see `taskctl show {job_id[:8]}`"
+                if state == "running"
+                else "is a consumer running? (`taskctl run-consumer`); see `taskctl status`"
             )
+            raise WaitTimeout(f"job {job_id} is still {state} after {timeout:g}s; {hint}")
         time.sleep(pause)
         pause = min(pause * 1.5, 0.5)
     if job["state"] != "succeeded":
@@ -132,7 +134,8 @@ def snapshot(app: App, registry: JobRegistry, limit: int, now: float | None = No
     scheduled = registry.scheduled(limit)
     moment = datetime.fromtimestamp(now, UTC)
     upcoming = [_periodic_entry(info, app.next_run(info, moment), tz) for info in app.periodic()]
-    scheduled = sorted(scheduled + upcoming, key=lambda job: job["eta"] or "")[:limit]
+    # Periodic tasks are few, and always shown: --limit is for jobs.
+    scheduled = sorted(scheduled + upcoming, key=lambda job: job["eta"] or "")
     return {
         "counts": registry.counts(),
         "queued": registry.queued(limit),

@@ -159,7 +159,7 @@ def results_table(results: list[dict[str, Any]], total: int | None = None) -> Re
             short_time(result["computed_at"]),
             human_duration(result.get("age")),
             human_duration(result["duration"]),
-            plain(result["value"], limit=60),
+            plain(json.dumps(result["value"], default=str, ensure_ascii=False), limit=60),
         )
     _more(table, len(results), total)
     return table
@@ -271,11 +271,13 @@ def job_detail(job: dict[str, Any], attempts: list[dict[str, Any]]) -> Renderabl
         ("args", _json_text(job["args"], compact_up_to=80)),
         ("kwargs", _json_text(job["kwargs"], compact_up_to=80)),
         ("priority", str(job["priority"])),
-        ("eta", job["eta"]),
+        ("runs at", job["eta"] if job["state"] in ("scheduled", "retrying") else None),
         ("enqueued", job["enqueued_at"]),
+        ("first start", attempts[0]["started_at"] if len(attempts) > 1 else None),
         ("started", job["started_at"]),
         ("finished", job["finished_at"]),
-        ("took", human_duration(job["duration"])),
+        ("took", human_duration(job["duration"]) + (" (the last attempt)" if len(attempts) > 1 else "")),
+        ("elapsed", human_duration(job.get("elapsed"))),
         ("attempts", str(job["attempts"])),
         ("worker", job["worker"] and Text(literal(job["worker"]))),
         ("retry of", job["retry_of"]),

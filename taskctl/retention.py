@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from taskctl.config import Retention
@@ -20,7 +20,8 @@ from taskctl.decorators import TaskProxy
 from taskctl.storage import JobStorage
 
 BATCH = 500
-PAUSE = 0.005  # seconds between batches: writers waiting on SQLite's busy handler get in
+PAUSE = 0.005  # seconds between batches at least,
+REST = 2.0  # and twice as long as the batch held the lock (bench/run.py part 3 measures the effect)
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,7 @@ class Deletion:
     table: str
     where: str
     params: tuple[Any, ...] = ()
+    rule: str = ""  # for retention: which setting asked for it (keep, keep_failed, max_per_task)
 
     def count(self, storage: JobStorage) -> int:
         return storage.sql(f"SELECT count(*) FROM {self.table} WHERE {self.where}", self.params, results=True)[0][0]
@@ -39,6 +41,7 @@ class Deletion:
         "Delete in batches of BATCH rows, each its own transaction; returns how many went."
         deleted = 0
         while True:
+            began = time.perf_counter()
             with storage.db(commit=True) as curs:
                 ids = curs.execute(
                     f"DELETE FROM {self.table} WHERE rowid IN "
@@ -56,7 +59,9 @@ class Deletion:
             progress(len(ids))
             if len(ids) < BATCH:
                 return deleted
-            time.sleep(PAUSE)
+            # Rest longer than the batch held the lock: a writer in SQLite's busy
+            # handler wakes at its own intervals, and must find the lock free.
+            time.sleep(max(PAUSE, (time.perf_counter() - began) * REST))
 
 
 def waiting(storage: JobStorage, states: tuple[str, ...], task: str | None = None) -> Deletion:
@@ -90,7 +95,7 @@ def results(storage: JobStorage, task: str | None = None) -> list[Deletion]:
             (storage.name, *([task] if task else [])),
         ),
         Deletion(
-            "unread Huey results",
+            "return values Huey stores until read (Result.get)",
             "kv",
             "queue = ? AND EXISTS (SELECT 1 FROM taskctl_jobs j WHERE j.id = kv.key"
             + (" AND j.task = ?)" if task else ")"),
@@ -104,16 +109,16 @@ def policy(storage: JobStorage, retention: Retention, now: float | None = None) 
     now = time.time() if now is None else now
     deletions = [
         Deletion(
-            f"finished jobs older than {_days(retention.keep)} (failed ones apart)",
+            f"finished jobs older than {span(retention.keep)} (failed ones apart)",
             "taskctl_jobs",
             "queue = ? AND finished_at IS NOT NULL AND finished_at < ? AND state != 'failed'",
             (storage.name, now - retention.keep),
+            "keep",
         ),
-        history(
-            storage,
-            now - retention.keep_failed,
-            state="failed",
-            label=f"failed jobs older than {_days(retention.keep_failed)}",
+        replace(
+            history(storage, now - retention.keep_failed, state="failed"),
+            label=f"failed jobs older than {span(retention.keep_failed)}",
+            rule="keep_failed",
         ),
     ]
     tasks = storage.sql(
@@ -138,18 +143,25 @@ def policy(storage: JobStorage, retention: Retention, now: float | None = None) 
                     "queue = ? AND task IS ? AND finished_at IS NOT NULL AND finished_at <= ? "
                     "AND finished_at >= ? AND state != 'failed'",
                     (storage.name, task, cutoff[0][0], now - retention.keep),
+                    "max_per_task",
                 )
             )
     return deletions
 
 
 def prune(storage: JobStorage, retention: Retention) -> dict[str, int]:
-    "Apply the retention settings; what the built-in maintenance job runs."
-    done: dict[str, int] = {}
+    "Apply the retention settings; what the built-in maintenance job runs. Rows deleted, by setting."
+    done = {"keep": 0, "keep_failed": 0, "max_per_task": 0}
     for deletion in policy(storage, retention):
-        if deleted := deletion.run(storage):
-            done[deletion.label] = deleted
+        done[deletion.rule] += deletion.run(storage)
     return done
+
+
+def describe(retention: Retention) -> str:
+    return (
+        f"keep {span(retention.keep)}, failed jobs {span(retention.keep_failed)}, "
+        f"at most {retention.max_per_task:,} finished jobs per task"
+    )
 
 
 def _prune_job() -> dict[str, int]:
@@ -164,6 +176,10 @@ def _prune_job() -> dict[str, int]:
 PRUNE_TASK = TaskProxy(_prune_job, {"name": "prune"})
 
 
-def _days(seconds: float) -> str:
-    amount, unit = (seconds / 86400, "day") if seconds >= 86400 else (seconds / 3600, "hour")
-    return f"{amount:g} {unit}" + ("" if amount == 1 else "s")
+def span(seconds: float) -> str:
+    "14 days, 12 hours, 1.5 hours, 30 minutes, 45 seconds."
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size:
+            amount = round(seconds / size, 1)
+            return f"{amount:g} {unit}" + ("" if amount == 1 else "s")
+    return f"{seconds:g} second" + ("" if seconds == 1 else "s")

@@ -19,8 +19,9 @@ def find_job(registry: JobRegistry, prefix: str) -> dict[str, Any]:
     exact = registry.job(prefix)
     if exact is not None:
         return exact
+    prefix = prefix.lower()  # Huey's ids are lowercase
     if len(prefix) < MIN_PREFIX:
-        raise UnknownJob(f"no job {prefix!r}; give at least {MIN_PREFIX} characters of its id")
+        raise UnknownJob(f"job id {prefix!r} is too short: give at least {MIN_PREFIX} characters of an id")
     ids = registry.job_ids(prefix, 6)
     if not ids:
         raise UnknownJob(f"no job with an id starting {prefix!r}; see `taskctl status` or `taskctl history`")
@@ -62,17 +63,18 @@ def cancel(app: App, registry: JobRegistry, prefix: str) -> Outcome:
 
 def retry(app: App, registry: JobRegistry, prefix: str) -> Outcome:
     "Queue a failed job again, with its original arguments, as a new job linked to it."
-    job = find_job(registry, prefix)
-    return retry_job(app, job)
+    return retry_job(app, registry, find_job(registry, prefix))
 
 
-def retry_job(app: App, job: dict[str, Any]) -> Outcome:
+def retry_job(app: App, registry: JobRegistry, job: dict[str, Any]) -> Outcome:
+    """`retry --failed` never passes a job retried before; by id, a job can be retried
+    again when its retry is gone (purged before it ran)."""
     label = f"{job['id']} ({job['task']})"
     if job["state"] != "failed":
         return Outcome(
-            job["id"], False, f"{label} did not fail (it is {job['state']}); only failed jobs can be retried"
+            job["id"], False, f"{label} did not fail (its state is {job['state']}); only failed jobs can be retried"
         )
-    if job["retried_as"]:
+    if job["retried_as"] and registry.job(job["retried_as"]) is not None:
         return Outcome(job["id"], False, f"{label} was already retried as {job['retried_as']}")
     try:
         info = app.resolve(job["task"])

@@ -284,7 +284,7 @@ class JobStorage(SqliteStorage):
             if row and row[0] in WAITING:
                 curs.execute(
                     "UPDATE taskctl_jobs SET state = 'revoked', data = NULL, lease_until = NULL, "
-                    "finished_at = ?, error_type = 'Cancelled', error_message = 'cancelled by taskctl cancel' "
+                    "finished_at = ?, error_type = 'Cancelled', error_message = 'by taskctl cancel' "
                     "WHERE id = ?",
                     (time.time(), job_id),
                 )
@@ -293,13 +293,14 @@ class JobStorage(SqliteStorage):
     def enqueue_retry(self, old_id: str, data: bytes) -> bool:
         """Queue `data`, a new job, as the retry of the failed job `old_id`, and link
         the two. False, and nothing queued, if `old_id` is not failed or was retried
-        already (by a concurrent `retry`, say)."""
+        already (by a concurrent `retry`, say) by a job that still exists."""
         message = self._message(data)
         if message is None:
             raise ValueError("not a Huey message")
         with self.db(commit=True) as curs:
             curs.execute(
-                "UPDATE taskctl_jobs SET retried_as = ? WHERE id = ? AND state = 'failed' AND retried_as IS NULL",
+                "UPDATE taskctl_jobs SET retried_as = ? WHERE id = ? AND state = 'failed' AND (retried_as IS NULL "
+                "OR NOT EXISTS (SELECT 1 FROM taskctl_jobs r WHERE r.id = taskctl_jobs.retried_as))",
                 (message.id, old_id),
             )
             if not curs.rowcount:

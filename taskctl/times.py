@@ -26,9 +26,11 @@ def iso(epoch: float | None, tz: tzinfo | None = None) -> str | None:
     return datetime.fromtimestamp(epoch, UTC).astimezone(tz).isoformat(timespec="seconds")
 
 
-def parse_duration(text: str, option: str = "--delay") -> float:
-    "'90s', '10m', '2h', '1h30m', '1.5d' or plain seconds -> seconds."
+def parse_duration(text: str, option: str = "--delay", unit_required: bool = False) -> float:
+    "'90s', '10m', '2h', '1h30m', '1.5d' or plain seconds (unless `unit_required`) -> seconds."
     cleaned = text.strip().lower()
+    if unit_required and not cleaned[-1:].isalpha():
+        raise UsageError(f"{option} {text!r} needs a unit, like 7d, 12h or 30m (a bare number is ambiguous)")
     negative, body = cleaned.startswith("-"), cleaned.lstrip("+-")
     try:
         seconds = float(body)

@@ -204,3 +204,13 @@ def test_reading_commands_never_create_a_database(project):
         result = project.cli(*command)
         assert result.exit_code == 1 and "no database at" in result.stderr, command
     assert not project.database.exists()
+
+
+def test_status_limit_counts_jobs_not_periodic_runs(project):
+    project.write_config(schedules='"sample" = "*/5 * * * *"')
+    later = project.enqueue("add", "1", "--delay", "2h")
+    project.enqueue("add", "2", "--delay", "3h")
+    data = json.loads(project.ok("status", "--json", "--limit", "1"))
+    assert [j["id"] for j in data["scheduled"] if j["id"]] == [later]
+    assert {j["task"].rsplit(".", 1)[1] for j in data["scheduled"] if not j["id"]} == {"sample", "yearly", "prune"}
+    assert "1 of 2 shown" in project.ok("status", "--limit", "1")

@@ -95,7 +95,7 @@ def test_purge_applies_retention(project):
     orphans = "SELECT count(*) FROM taskctl_attempts WHERE job_id NOT IN (SELECT id FROM taskctl_jobs)"
     assert db.execute(orphans).fetchone()[0] == 0
     assert db.execute("SELECT count(*) FROM kv").fetchone()[0] == before_kv - 17  # the deleted successes' values
-    assert "Nothing to purge." in project.cli("purge", "--yes").stderr
+    assert "Nothing to purge past [retention] (keep 1 day, failed jobs 3 days" in project.cli("purge", "--yes").stderr
 
 
 def test_deletes_go_in_small_batches(project):
@@ -121,4 +121,4 @@ def test_the_prune_job_runs_in_the_consumer(project):
     left = {row[0] for row in db.execute("SELECT id FROM taskctl_jobs").fetchall()}
     assert left == {*kept, prune}
     value = json.loads(project.ok("results", "prune", "--json"))["value"]
-    assert value == {"finished jobs older than 14 days (failed ones apart)": 20}
+    assert value == {"keep": 20, "keep_failed": 0, "max_per_task": 0}

@@ -80,7 +80,7 @@ def test_retry_failed_takes_every_failure_not_yet_retried(project):
     nothing = project.cli("retry", "--failed")
     assert nothing.exit_code == 0 and "No failed jobs to retry" in nothing.stderr
     refused = project.cli("retry", ok)
-    assert refused.exit_code == 1 and "did not fail (it is succeeded)" in refused.stderr
+    assert refused.exit_code == 1 and "did not fail (its state is succeeded)" in refused.stderr
     for args, message in (
         ([], "give the ids of failed jobs, or --failed"),
         ([ok, "--failed"], "not both"),
@@ -174,3 +174,23 @@ def test_purge_each_kind(project):
         result = project.cli("purge", *args)
         assert result.exit_code == 2 and message in result.stderr, result.stderr
     assert Path(project.database).exists()
+
+
+def test_a_failed_job_whose_retry_was_purged_can_be_retried_again(project):
+    failed = project.enqueue("boom")
+    project.burst()
+    project.ok("retry", failed)
+    project.ok("purge", "--queued", "--yes")  # the retry is gone before it ran
+    assert "No failed jobs to retry" in project.cli("retry", "--failed").stderr  # --failed never repeats one
+    again = project.cli("retry", failed[:8].upper())  # prefixes are not case-sensitive
+    assert again.exit_code == 0, again.stderr
+    assert project.job(failed)["retried_as"] == again.stdout.strip().rsplit(" as ", 1)[1]
+
+
+def test_purge_refuses_a_bare_number_of_seconds(project):
+    project.enqueue("add", "1")
+    project.burst()
+    result = project.cli("purge", "--history", "--older-than", "7", "--yes")
+    assert result.exit_code == 2 and "--older-than '7' needs a unit, like 7d" in result.stderr
+    assert project.status()["counts"]["succeeded"] == 1
+    assert "[retention]" in project.ok("purge", "--help")  # help text is not read as markup

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import datetime
 from typing import Annotated, Any
 
 import typer
@@ -33,6 +34,8 @@ def show(
     registry = state(ctx).registry
     job = find_job(registry, job_id)
     attempts = registry.attempts(job["id"])
+    if job["state"] == "running" and job["started_at"]:
+        job["elapsed"] = round(time.time() - datetime.fromisoformat(job["started_at"]).timestamp(), 3)
     if as_json:
         _dump({"job": job, "attempts": attempts})
     else:

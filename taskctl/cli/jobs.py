@@ -87,11 +87,12 @@ def _watch(view: Callable[[], RenderableType], interval: float) -> None:
     "Redraw `view` in place every `interval` seconds until Ctrl+C."
 
     def frame() -> RenderableType:
-        footer = Text(f"\n{time.strftime('%H:%M:%S')} · every {interval:g}s · Ctrl+C to quit", style="dim")
-        return Group(view(), footer)
+        # On top: a view taller than the terminal is cut at the bottom (with "...").
+        stamp = time.strftime("%H:%M:%S")
+        return Group(Text(f"taskctl status · {stamp} · every {interval:g}s · Ctrl+C to quit", style="dim"), view())
 
     try:
-        with Live(frame(), console=console(), auto_refresh=False, vertical_overflow="crop") as live:
+        with Live(frame(), console=console(), auto_refresh=False, vertical_overflow="ellipsis") as live:
             while True:
                 time.sleep(interval)
                 live.update(frame(), refresh=True)

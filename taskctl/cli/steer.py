@@ -53,7 +53,7 @@ def retry(
     if not todo:
         typer.echo("No failed jobs to retry" + (f" for {name}" if name else ""), err=True)
         return
-    _report([partial(steering.retry_job, obj.app, job) for job in todo])
+    _report([partial(steering.retry_job, obj.app, obj.registry, job) for job in todo])
 
 
 def _report(actions: list[Callable[[], steering.Outcome]]) -> None:
@@ -96,7 +96,7 @@ def purge(
         raise UsageError("--older-than and --state go with --history")
     if job_state is not None and job_state not in FINAL:
         raise UsageError(f"--state {job_state!r} is not a finished state; use one of: {', '.join(FINAL)}")
-    age = parse_duration(older_than, "--older-than") if older_than is not None else 0.0
+    age = parse_duration(older_than, "--older-than", unit_required=True) if older_than is not None else 0.0
     obj = state(ctx)
     storage = obj.app.storage
     name = jobs.task_name(obj.app, obj.registry, task) if task else None
@@ -110,7 +110,8 @@ def purge(
     if history:
         label = f"finished jobs older than {older_than}" if older_than else ""
         deletions.append(retention.history(storage, time.time() - age, name, job_state, label))
-    if not deletions:
+    by_policy = not deletions
+    if by_policy:
         if name:
             raise UsageError("--task goes with --queued, --scheduled, --results or --history")
         deletions = retention.policy(storage, obj.settings.retention)
@@ -118,18 +119,23 @@ def purge(
     counted = [(d, n) for d, n in counted if n]
     total = sum(n for _, n in counted)
     if not total:
-        typer.echo("Nothing to purge.", err=True)
+        why = f" past [retention] ({retention.describe(obj.settings.retention)})" if by_policy else ""
+        typer.echo(f"Nothing to purge{why}.", err=True)
         return
     err = Console(stderr=True, highlight=False)
     for deletion, n in counted:
         err.print(f"{n:>10,}  {deletion.label}", markup=False)
     if not yes:
         if not sys.stdin.isatty():
-            raise UsageError(f"purge would delete {total:,} rows; pass --yes to confirm (no terminal to ask on)")
-        if not typer.confirm(f"Delete these {total:,} rows?", default=False, err=True):
+            raise UsageError(f"purge would delete {_rows(total)}; pass --yes to confirm (no terminal to ask on)")
+        if not typer.confirm(f"Delete {_rows(total)}?", default=False, err=True):
             raise typer.Abort()
     deleted = _run(storage, counted, total, err)
-    typer.echo(f"Deleted {deleted:,} rows.")
+    typer.echo(f"Deleted {_rows(deleted)}.")
+
+
+def _rows(n: int) -> str:
+    return f"{n:,} row" + ("" if n == 1 else "s")
 
 
 def _run(storage: JobStorage, counted: list[tuple[Deletion, int]], total: int, err: Console) -> int:
