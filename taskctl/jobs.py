@@ -155,6 +155,18 @@ def cached_results(registry: JobRegistry, limit: int | None = None, now: float |
     return results
 
 
+def add_stored_result(app: App, registry: JobRegistry, job: dict[str, Any]) -> None:
+    """A succeeded job's whole value, as `result`, while one is kept: the cached
+    result if the job is still its task's latest, else Huey's unread copy."""
+    if job["state"] != "succeeded":
+        return
+    cached = registry.result(job["task"]) if job["task"] else None
+    if cached and cached["job_id"] == job["id"]:
+        job["result"] = cached["value"]
+    elif (value := app.storage.peek_result(job["id"])) is not EmptyData:
+        job["result"] = value
+
+
 def task_name(app: App, registry: JobRegistry, name: str) -> str:
     "A registered task by full name or suffix, or a task that is only in the record now."
     try:

@@ -89,7 +89,8 @@ class SqliteRegistry:
 
     def job_ids(self, prefix: str, limit: int) -> list[str]:
         "Ids that start with `prefix` (a range on the primary key, not a scan)."
-        sql = "SELECT id FROM taskctl_jobs WHERE id >= ? AND id < ? AND queue = ? ORDER BY id LIMIT ?"
+        # `+queue`: the planner would otherwise pick a queue index and sort the whole table.
+        sql = "SELECT id FROM taskctl_jobs WHERE id >= ? AND id < ? AND +queue = ? ORDER BY id LIMIT ?"
         return [row["id"] for row in self.db.query(sql, [prefix, prefix + "\U0010ffff", self.queue, limit])]
 
     def attempts(self, job_id: str) -> list[dict[str, Any]]:

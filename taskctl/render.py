@@ -22,7 +22,8 @@ from rich.text import Text
 
 from taskctl.times import human_duration
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# C0 and C1 controls, and the bidirectional overrides that can reorder what a line seems to say.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 STATE_STYLES = {
     "queued": "cyan",
     "scheduled": "blue",
@@ -282,7 +283,7 @@ def job_detail(job: dict[str, Any], attempts: list[dict[str, Any]]) -> Renderabl
         ("worker", job["worker"] and Text(literal(job["worker"]))),
         ("retry of", job["retry_of"]),
         ("retried as", job["retried_as"]),
-        ("result", job["result_preview"] and Text(literal(job["result_preview"]))),
+        _result_field(job),
         ("error", job["error"] and Text(literal(job["error"]), style="red")),
     ]
     for name, value in fields:
@@ -304,6 +305,15 @@ def job_detail(job: dict[str, Any], attempts: list[dict[str, Any]]) -> Renderabl
         parts += [Text(), table]
     parts += _tracebacks(attempts, job)
     return Group(*parts)
+
+
+def _result_field(job: dict[str, Any]) -> tuple[str, Any]:
+    "The whole value when it is still stored, else the record's preview (cut at 200 characters)."
+    if "result" in job:
+        return "result", _json_text(job["result"], compact_up_to=80)
+    if job["result_preview"] is None:
+        return "result", None
+    return "result (preview)", Text(literal(job["result_preview"]))
 
 
 def _tracebacks(attempts: list[dict[str, Any]], job: dict[str, Any]) -> list[RenderableType]:

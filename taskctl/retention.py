@@ -111,7 +111,9 @@ def policy(storage: JobStorage, retention: Retention, now: float | None = None) 
         Deletion(
             f"finished jobs older than {span(retention.keep)} (failed ones apart)",
             "taskctl_jobs",
-            "queue = ? AND finished_at IS NOT NULL AND finished_at < ? AND state != 'failed'",
+            # By state, not `state != 'failed'`: failed jobs kept longer sit among the
+            # oldest rows, and every batch would walk past them again.
+            "queue = ? AND state IN ('succeeded', 'revoked', 'expired') AND finished_at < ?",
             (storage.name, now - retention.keep),
             "keep",
         ),
@@ -122,14 +124,14 @@ def policy(storage: JobStorage, retention: Retention, now: float | None = None) 
         ),
     ]
     tasks = storage.sql(
-        "SELECT DISTINCT task FROM taskctl_jobs WHERE queue = ? AND finished_at IS NOT NULL",
+        "SELECT DISTINCT task FROM taskctl_jobs WHERE queue = ? AND finished_at IS NOT NULL AND task IS NOT NULL",
         (storage.name,),
         results=True,
     )
     for (task,) in tasks:
         # The finish time of the newest job past the cap: it and everything older go.
         cutoff = storage.sql(
-            "SELECT finished_at FROM taskctl_jobs WHERE queue = ? AND task IS ? AND finished_at IS NOT NULL "
+            "SELECT finished_at FROM taskctl_jobs WHERE queue = ? AND task = ? AND finished_at IS NOT NULL "
             "AND state != 'failed' ORDER BY finished_at DESC LIMIT 1 OFFSET ?",
             (storage.name, task, retention.max_per_task),
             results=True,
@@ -140,7 +142,7 @@ def policy(storage: JobStorage, retention: Retention, now: float | None = None) 
                     f"jobs of {task} beyond the newest {retention.max_per_task:,}",
                     "taskctl_jobs",
                     # Newer than `keep`, so no row is counted twice.
-                    "queue = ? AND task IS ? AND finished_at IS NOT NULL AND finished_at <= ? "
+                    "queue = ? AND task = ? AND finished_at IS NOT NULL AND finished_at <= ? "
                     "AND finished_at >= ? AND state != 'failed'",
                     (storage.name, task, cutoff[0][0], now - retention.keep),
                     "max_per_task",

@@ -50,10 +50,11 @@ def cancel(app: App, registry: JobRegistry, prefix: str) -> Outcome:
     if was in WAITING:
         return Outcome(job["id"], True, f"revoked {label}; it was {was}")
     if was == "running":
+        worker = (registry.job(job["id"]) or job)["worker"]  # it may have been claimed since we looked
         return Outcome(
             job["id"],
             False,
-            f"{label} is running on {job['worker']}; Huey cannot stop a running task, so it will finish "
+            f"{label} is running on {worker}; Huey cannot stop a running task, so it will finish "
             '(with worker_type = "process", a task\'s timeout stops it)',
         )
     if was == "due":

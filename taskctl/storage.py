@@ -46,7 +46,7 @@ ON CONFLICT (id) DO UPDATE SET
     state = CASE WHEN excluded.state = 'scheduled' AND state = 'running'
                  THEN 'retrying' ELSE excluded.state END,
     priority = excluded.priority, eta = excluded.eta, seq = excluded.seq,
-    data = excluded.data, retries = excluded.retries, lease_until = NULL
+    data = excluded.data, retries = excluded.retries, lease_until = NULL, finished_at = NULL
 """
 
 
@@ -202,9 +202,11 @@ class JobStorage(SqliteStorage):
             curs.execute(
                 "UPDATE taskctl_jobs SET state = 'succeeded', data = NULL, lease_until = NULL, "
                 "finished_at = ?1, duration = ?1 - started_at, result_preview = ?2, "
-                "error_type = NULL, error_message = NULL, traceback = NULL WHERE id = ?3",
+                "error_type = NULL, error_message = NULL, traceback = NULL WHERE id = ?3 AND state = 'running'",
                 (now, preview(value), job_id),
             )
+            if not curs.rowcount:  # recovered as lost meanwhile: that record stands
+                return
             curs.execute(
                 "INSERT OR REPLACE INTO taskctl_results "
                 "(queue, task, job_id, value, computed_at, duration) "
@@ -364,7 +366,14 @@ class JobStorage(SqliteStorage):
         priority: float | None,
         eta: float | None,
     ) -> None:
-        self.sql(_UPSERT, self._row(data, message, state, priority, eta), commit=True)
+        row = self._row(data, message, state, priority, eta)
+        with self.db(commit=True) as curs:
+            # An attempt still open means Huey put a claimed job back without
+            # running it (not ready to run yet): it was not an attempt.
+            curs.execute("DELETE FROM taskctl_attempts WHERE job_id = ? AND outcome = 'running'", (row[0],))
+            if curs.rowcount:
+                curs.execute("UPDATE taskctl_jobs SET attempts = max(attempts - 1, 0) WHERE id = ?", (row[0],))
+            curs.execute(_UPSERT, row)
 
     def _row(
         self, data: bytes, message: Message | None, state: str, priority: float | None, eta: float | None

@@ -199,8 +199,9 @@ def test_status_watch_refreshes_until_ctrl_c(project):
     assert result.exit_code == 2 and "--watch is a live view" in result.stderr
 
 
-def test_reading_commands_never_create_a_database(project):
-    for command in (["history"], ["stats"], ["results"], ["show", "abcd1234"]):
+def test_commands_never_create_a_database_to_read_or_steer(project):
+    for command in (["history"], ["stats"], ["results"], ["show", "abcd1234"], ["cancel", "abcd1234"],
+                    ["retry", "abcd1234"], ["purge", "--yes"]):  # fmt: skip
         result = project.cli(*command)
         assert result.exit_code == 1 and "no database at" in result.stderr, command
     assert not project.database.exists()
@@ -214,3 +215,32 @@ def test_status_limit_counts_jobs_not_periodic_runs(project):
     assert [j["id"] for j in data["scheduled"] if j["id"]] == [later]
     assert {j["task"].rsplit(".", 1)[1] for j in data["scheduled"] if not j["id"]} == {"sample", "yearly", "prune"}
     assert "1 of 2 shown" in project.ok("status", "--limit", "1")
+
+
+def test_show_gives_the_whole_result_while_it_is_kept(project):
+    value = "A" * 500
+    first = project.enqueue("echo", json.dumps(value))
+    project.burst()
+    assert value in "".join(project.ok("show", first).split())  # the cached result of echo, folded to the width
+    second = project.enqueue("echo", "short")
+    project.burst()
+    assert json.loads(project.ok("show", first, "--json"))["job"]["result"] == value  # Huey's unread copy
+    project.ok("purge", "--results", "--yes")
+    out = project.ok("show", first)
+    assert "result (preview)" in out and value not in out and "…" in out
+    assert "result" not in json.loads(project.ok("show", second, "--json"))["job"]
+
+
+def test_an_empty_task_name_or_a_huge_limit_is_refused(project):
+    project.enqueue("add", "1")
+    for command in (
+        ["history", "--task", ""],
+        ["retry", "--failed", "--task", ""],
+        ["purge", "--queued", "--task", ""],
+    ):
+        result = project.cli(*command)
+        assert result.exit_code == 2 and "unknown task ''" in result.stderr, command
+    for command in (["history", "--limit", "9223372036854775807"], ["status", "--watch", "--interval", "inf"]):
+        result = project.cli(*command)
+        assert result.exit_code == 2 and "Traceback" not in result.stderr, command
+    assert project.status()["counts"]["queued"] == 1

@@ -186,3 +186,49 @@ def test_next_run_counts_the_current_minute_until_it_has_run(project):
     assert app.next_run(info, now).timestamp() == minute.timestamp()  # due in this minute
     project.enqueue("sample")
     assert app.next_run(info, now).timestamp() == (minute + timedelta(minutes=1)).timestamp()
+
+
+def test_a_late_success_does_not_overwrite_a_lost_job(project):
+    import time
+
+    (app, _) = two_consumers(project, lease=0.1)
+    job_id = project.enqueue("add", "1")
+    assert app.storage.dequeue() is not None
+    time.sleep(0.2)
+    assert recover_lost(app.storage) == 1  # failed as WorkerLost: no retries
+    app.storage.record_success(job_id, 1)  # the first worker finishes after all
+    job = project.job(job_id)
+    assert (job["state"], job["error_type"]) == ("failed", "WorkerLost")
+    assert Database(project.database).execute("SELECT outcome FROM taskctl_attempts").fetchall() == [("lost",)]
+
+
+def test_a_claimed_job_put_back_unrun_is_not_an_attempt(project):
+    "Huey reschedules a claimed job that is not ready to run yet (clocks apart between hosts)."
+    from datetime import datetime
+
+    (app, _) = two_consumers(project, lease=60)
+    job_id = project.enqueue("add", "1")
+    task = app.huey.dequeue()
+    task.eta = datetime(2100, 1, 1)
+    app.huey.execute(task)  # not ready: back on the schedule, not run
+    job = project.job(job_id)
+    assert job["attempts"] == 0 and job["state"] in ("scheduled", "retrying") and job["finished_at"] is None
+    assert Database(project.database).execute("SELECT count(*) FROM taskctl_attempts").fetchone()[0] == 0
+
+
+def test_steering_queries_use_indexes(project):
+    project.enqueue("add", "1")
+    db = Database(project.database)
+    plans = {
+        "id prefix": "SELECT id FROM taskctl_jobs WHERE id >= 'ab' AND id < 'ac' AND +queue = 'taskctl' "
+        "ORDER BY id LIMIT 6",
+        "retention keep": "SELECT rowid FROM taskctl_jobs WHERE queue = 'taskctl' "
+        "AND state IN ('succeeded', 'revoked', 'expired') AND finished_at < 5 LIMIT 500",
+        "history": "SELECT id FROM taskctl_jobs WHERE queue = 'taskctl' AND finished_at IS NOT NULL "
+        "ORDER BY finished_at DESC LIMIT 20",
+        "history of a task": "SELECT id FROM taskctl_jobs WHERE queue = 'taskctl' AND finished_at IS NOT NULL "
+        "AND task = 'x' ORDER BY finished_at DESC LIMIT 20",
+    }
+    for name, sql in plans.items():
+        plan = " ".join(row[3] for row in db.execute("EXPLAIN QUERY PLAN " + sql).fetchall())
+        assert "SEARCH taskctl_jobs USING" in plan and "SCAN" not in plan and "TEMP B-TREE" not in plan, (name, plan)

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from taskctl import jobs
-from taskctl.cli.state import console, state
+from taskctl.cli.state import LIMIT_MAX, console, state
 from taskctl.errors import TaskctlError, UsageError
 from taskctl.render import history_table, job_detail, result_detail, results_table, stats_table
 from taskctl.steering import find_job
@@ -31,9 +31,11 @@ def show(
     as_json: AsJson = False,
 ) -> None:
     """Everything about one job: arguments, state, every attempt, the traceback."""
-    registry = state(ctx).registry
+    obj = state(ctx)
+    registry = obj.registry
     job = find_job(registry, job_id)
     attempts = registry.attempts(job["id"])
+    jobs.add_stored_result(obj.reader, registry, job)
     if job["state"] == "running" and job["started_at"]:
         job["elapsed"] = round(time.time() - datetime.fromisoformat(job["started_at"]).timestamp(), 3)
     if as_json:
@@ -49,16 +51,18 @@ def history(
         str | None, typer.Option("--state", help="Only jobs that ended so: succeeded, failed, revoked, expired.")
     ] = None,
     since: Annotated[str | None, typer.Option(help="Only jobs finished in this past window: 2h, 7d.")] = None,
-    limit: Annotated[int, typer.Option(min=1, help="At most this many jobs.")] = 20,
+    limit: Annotated[int, typer.Option(min=1, max=LIMIT_MAX, help="At most this many jobs.")] = 20,
     as_json: AsJson = False,
 ) -> None:
     """Finished jobs, newest first, with their durations."""
     if job_state is not None and job_state not in FINAL:
         raise UsageError(f"--state {job_state!r} is not a finished state; use one of: {', '.join(FINAL)}")
     window = parse_duration(since, "--since") if since is not None else None
+    if window is not None and not window > 0:
+        raise UsageError("--since must be more than 0, like 2h")
     obj = state(ctx)
     registry = obj.registry
-    name = jobs.task_name(obj.reader, registry, task) if task else None
+    name = jobs.task_name(obj.reader, registry, task) if task is not None else None
     found = registry.history(limit + 1, name, job_state, time.time() - window if window is not None else None)
     shown, more = found[:limit], len(found) > limit
     if as_json:
@@ -71,7 +75,7 @@ def stats(
     ctx: typer.Context,
     since: Annotated[str, typer.Option(help="The window: 1h, 24h, 7d.")] = "24h",
     task: TaskOption = None,
-    limit: Annotated[int, typer.Option(min=1, help="At most this many tasks.")] = 50,
+    limit: Annotated[int, typer.Option(min=1, max=LIMIT_MAX, help="At most this many tasks.")] = 50,
     as_json: AsJson = False,
 ) -> None:
     """Per task: runs, failures, p50/p95/max duration, last run, runs over time."""
@@ -80,7 +84,7 @@ def stats(
         raise UsageError("--since must be more than 0, like 24h")
     obj = state(ctx)
     registry = obj.registry
-    name = jobs.task_name(obj.reader, registry, task) if task else None
+    name = jobs.task_name(obj.reader, registry, task) if task is not None else None
     rows = jobs.stats(obj.reader, registry, window, name)
     if as_json:
         _dump({"since": since, "window_seconds": window, "tasks": rows[:limit]})
@@ -93,7 +97,7 @@ def results(
     task: Annotated[
         str | None, typer.Argument(help="Show this task's whole value (full name or unique suffix).")
     ] = None,
-    limit: Annotated[int, typer.Option(min=1, help="At most this many results.")] = 50,
+    limit: Annotated[int, typer.Option(min=1, max=LIMIT_MAX, help="At most this many results.")] = 50,
     as_json: AsJson = False,
 ) -> None:
     """The cached results: the latest success of each task. Reading deletes nothing."""

@@ -13,7 +13,7 @@ from rich.live import Live
 from rich.text import Text
 
 from taskctl import jobs
-from taskctl.cli.state import console, state
+from taskctl.cli.state import LIMIT_MAX, console, state
 from taskctl.errors import UsageError
 from taskctl.render import status_view
 from taskctl.storage import to_json
@@ -60,11 +60,11 @@ def enqueue(
 def status(
     ctx: typer.Context,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object, for scripts.")] = False,
-    limit: Annotated[int, typer.Option(min=1, help="At most this many jobs per section.")] = 20,
+    limit: Annotated[int, typer.Option(min=1, max=LIMIT_MAX, help="At most this many jobs per section.")] = 20,
     watch: Annotated[
         bool, typer.Option("--watch", "-w", help="A live view, refreshed in place; Ctrl+C quits.")
     ] = False,
-    interval: Annotated[float, typer.Option(min=0.2, help="With --watch: seconds between refreshes.")] = 2.0,
+    interval: Annotated[float, typer.Option(min=0.2, max=3600, help="With --watch: seconds between refreshes.")] = 2.0,
 ) -> None:
     """Show queued, scheduled, running and failed jobs, and the cached results."""
     if watch and as_json:

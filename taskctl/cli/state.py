@@ -16,6 +16,8 @@ from taskctl.config import Settings, load_settings
 from taskctl.errors import DatabaseError
 from taskctl.registry import SqliteRegistry
 
+LIMIT_MAX = 1_000_000  # --limit: more than any screen, and SQLite's integers never overflow
+
 
 @dataclass
 class State:

@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from taskctl import jobs, retention, steering
-from taskctl.cli.state import state
+from taskctl.cli.state import LIMIT_MAX, state
 from taskctl.errors import TaskctlError, UsageError
 from taskctl.retention import Deletion
 from taskctl.storage import FINAL, JobStorage
@@ -27,7 +27,8 @@ PROGRESS_FROM = 5_000  # rows: below this a purge is over before a bar would sho
 def cancel(ctx: typer.Context, job_ids: JobIds) -> None:
     """Revoke queued or scheduled jobs; they show as revoked. A running job cannot be stopped."""
     obj = state(ctx)
-    _report([partial(steering.cancel, obj.app, obj.registry, i) for i in job_ids])
+    registry = obj.registry  # first: with no database there is nothing to cancel, and none is made
+    _report([partial(steering.cancel, obj.app, registry, i) for i in job_ids])
 
 
 def retry(
@@ -35,20 +36,21 @@ def retry(
     job_ids: Annotated[list[str] | None, typer.Argument(help="Failed job ids, or unique prefixes.")] = None,
     failed: Annotated[bool, typer.Option("--failed", help="Every failed job not retried yet.")] = False,
     task: TaskOption = None,
-    limit: Annotated[int, typer.Option(min=1, help="With --failed: at most this many jobs.")] = 1000,
+    limit: Annotated[int, typer.Option(min=1, max=LIMIT_MAX, help="With --failed: at most this many jobs.")] = 1000,
 ) -> None:
     """Queue failed (or lost) jobs again with their original arguments, as new jobs linked to them."""
     if job_ids and failed:
         raise UsageError("give failed job ids, or --failed, not both")
     if not job_ids and not failed:
         raise UsageError("give the ids of failed jobs, or --failed for all of them (with --task for one task)")
-    if task and not failed:
+    if task is not None and not failed:
         raise UsageError("--task goes with --failed")
     obj = state(ctx)
+    obj.registry  # noqa: B018 - first: with no database there is nothing to retry, and none is made
     if job_ids:
         _report([partial(steering.retry, obj.app, obj.registry, i) for i in job_ids])
         return
-    name = jobs.task_name(obj.app, obj.registry, task) if task else None
+    name = jobs.task_name(obj.app, obj.registry, task) if task is not None else None
     todo = obj.registry.retryable(limit, name)
     if not todo:
         typer.echo("No failed jobs to retry" + (f" for {name}" if name else ""), err=True)
@@ -91,15 +93,16 @@ def purge(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
 ) -> None:
     """Delete queued jobs, results or old history. With no option, apply [retention] now
-    (what the built-in prune job does every hour). Asks first, unless --yes."""
+    (what the built-in prune job does on its schedule). Asks first, unless --yes."""
     if (older_than or job_state) and not history:
         raise UsageError("--older-than and --state go with --history")
     if job_state is not None and job_state not in FINAL:
         raise UsageError(f"--state {job_state!r} is not a finished state; use one of: {', '.join(FINAL)}")
     age = parse_duration(older_than, "--older-than", unit_required=True) if older_than is not None else 0.0
     obj = state(ctx)
+    obj.registry  # noqa: B018 - first: with no database there is nothing to purge, and none is made
     storage = obj.app.storage
-    name = jobs.task_name(obj.app, obj.registry, task) if task else None
+    name = jobs.task_name(obj.app, obj.registry, task) if task is not None else None
     deletions: list[Deletion] = []
     if queued:
         deletions.append(retention.waiting(storage, ("queued",), name))

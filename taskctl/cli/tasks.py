@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from taskctl.cli.state import console, state
+from taskctl.cli.state import LIMIT_MAX, console, state
 from taskctl.render import tasks_table
 from taskctl.times import iso
 
@@ -15,7 +15,7 @@ from taskctl.times import iso
 def list_tasks(
     ctx: typer.Context,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON document, for scripts.")] = False,
-    limit: Annotated[int, typer.Option(min=1, help="At most this many tasks.")] = 200,
+    limit: Annotated[int, typer.Option(min=1, max=LIMIT_MAX, help="At most this many tasks.")] = 200,
 ) -> None:
     """List every registered task: kind, schedule and next run, retries, timeout, last run."""
     obj = state(ctx)
