@@ -244,3 +244,39 @@ def test_an_empty_task_name_or_a_huge_limit_is_refused(project):
         result = project.cli(*command)
         assert result.exit_code == 2 and "Traceback" not in result.stderr, command
     assert project.status()["counts"]["queued"] == 1
+
+
+JOB_KEYS = {
+    "id", "task", "state", "args", "kwargs", "priority", "eta", "enqueued_at", "started_at", "finished_at",
+    "duration", "attempts", "worker", "error", "error_type", "traceback", "result_preview", "retry_of", "retried_as",
+}  # fmt: skip
+ATTEMPT_KEYS = {
+    "attempt", "started_at", "finished_at", "duration", "worker", "outcome", "error", "error_type",
+    "error_message", "traceback",
+}  # fmt: skip
+RESULT_KEYS = {"task", "job_id", "value", "computed_at", "duration", "age"}
+STATS_KEYS = {
+    "task", "runs", "failures", "failure_rate", "p50", "p95", "max", "last_run", "last_outcome",
+    "runs_by_bucket", "failures_by_bucket",
+}  # fmt: skip
+TASK_KEYS = {"name", "kind", "schedule", "schedule_source", "next_run", "retries", "timeout", "last_run"}
+
+
+def test_json_documents_have_the_documented_keys(project, ran):
+    "The README documents these shapes: a failing test here means the README must change too."
+    status = json.loads(project.ok("status", "--json"))
+    assert set(status) == {"counts", "queued", "scheduled", "running", "failed", "results"}
+    assert set(status["failed"][0]) == JOB_KEYS and set(status["results"][0]) == RESULT_KEYS
+    shown = json.loads(project.ok("show", ran["flaky"], "--json"))
+    assert set(shown) == {"job", "attempts"} and set(shown["job"]) == JOB_KEYS | {"result"}
+    assert set(shown["attempts"][0]) == ATTEMPT_KEYS
+    history = json.loads(project.ok("history", "--json"))
+    assert set(history) == {"jobs", "more"} and set(history["jobs"][0]) == JOB_KEYS
+    stats = json.loads(project.ok("stats", "--json"))
+    assert set(stats) == {"since", "window_seconds", "tasks"} and set(stats["tasks"][0]) == STATS_KEYS
+    results = json.loads(project.ok("results", "--json"))
+    assert set(results) == {"results", "more"} and set(results["results"][0]) == RESULT_KEYS
+    assert set(json.loads(project.ok("results", "add", "--json"))) == RESULT_KEYS
+    tasks = json.loads(project.ok("tasks", "--json"))
+    assert set(tasks) == {"tasks", "more"} and set(tasks["tasks"][0]) == TASK_KEYS
+    assert set(tasks["tasks"][0]["last_run"]) == JOB_KEYS

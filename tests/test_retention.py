@@ -122,3 +122,49 @@ def test_the_prune_job_runs_in_the_consumer(project):
     assert left == {*kept, prune}
     value = json.loads(project.ok("results", "prune", "--json"))["value"]
     assert value == {"keep": 20, "keep_failed": 0, "max_per_task": 0}
+
+
+def test_a_large_purge_shows_a_progress_bar_in_a_terminal(project):
+    import os
+    import pty
+    import subprocess
+    import threading
+
+    from conftest import subprocess_env
+
+    from taskctl.cli.steer import PROGRESS_FROM
+
+    app = build_app(load_settings(project.config))
+    finished_jobs(app, "add", PROGRESS_FROM + 10)
+    main, replica = pty.openpty()
+    seen: list[bytes] = []
+
+    def read_terminal() -> None:  # drained as it comes, so the bar never blocks on a full terminal
+        while True:
+            try:
+                chunk = os.read(main, 65536)
+            except OSError:
+                return
+            if not chunk:
+                return
+            seen.append(chunk)
+
+    reader = threading.Thread(target=read_terminal, daemon=True)
+    reader.start()
+    try:
+        done = subprocess.run(
+            project.command("purge", "--history", "--yes"),
+            stdout=subprocess.PIPE,
+            stderr=replica,
+            text=True,
+            timeout=120,
+            cwd=project.root,
+            env={**subprocess_env(), "COLUMNS": "100"},
+        )
+    finally:
+        os.close(replica)
+        reader.join(timeout=5)
+        os.close(main)
+    assert done.returncode == 0 and f"Deleted {PROGRESS_FROM + 10:,} rows." in done.stdout
+    terminal = b"".join(seen).decode(errors="replace")
+    assert "Deleting" in terminal and f"/{PROGRESS_FROM + 10}" in terminal.replace(",", "")
