@@ -17,7 +17,7 @@ from rich import box
 from rich.console import Group, RenderableType
 from rich.highlighter import JSONHighlighter
 from rich.syntax import Syntax
-from rich.table import Table
+from rich.table import Column, Table
 from rich.text import Text
 
 from taskctl.times import human_duration
@@ -98,6 +98,37 @@ def _table(title: str, *columns: str) -> Table:
     return table
 
 
+# On a narrow terminal, columns go in this order (first listed, first dropped)
+# until the table fits; the others always stay.
+_DROPPABLE = (
+    "attempts", "priority", "kind", "retries", "timeout", "schedule", "worker", "last error", "took",
+    "fail %", "p50", "outcome", "last run", "computed at", "finished", "started", "args", "state", "p95", "max",
+)  # fmt: skip
+_SQUEEZABLE = {"args", "error", "value", "result / error", "worker", "last error", "task"}  # wrap or cut to ~16
+
+
+def _fit(table: Table, width: int | None) -> Table:
+    "Drop the least useful columns until what is left fits in `width` characters."
+    if not width:
+        return table
+
+    def need(column: Column) -> int:
+        longest = max([len(str(column.header))] + [_cell_width(cell) for cell in column._cells])
+        return (min(longest, 16) if column.header in _SQUEEZABLE else longest) + 3
+
+    for name in _DROPPABLE:
+        if sum(need(c) for c in table.columns) <= width:
+            break
+        table.columns = [c for c in table.columns if c.header != name]
+    for index, column in enumerate(table.columns):  # rich pads the first and last columns by position
+        column._index = index
+    return table
+
+
+def _cell_width(cell: Any) -> int:
+    return cell.cell_len if isinstance(cell, Text) else len(str(cell))
+
+
 def counts_line(counts: dict[str, int]) -> Text:
     "One line of counts by state: `queued 3 · running 1 · failed 0 ...`."
     line = Text("Jobs: ", style="bold")
@@ -109,7 +140,9 @@ def counts_line(counts: dict[str, int]) -> Text:
     return line
 
 
-def jobs_table(title: str, jobs: list[dict[str, Any]], kind: str, total: int | None = None) -> RenderableType:
+def jobs_table(
+    title: str, jobs: list[dict[str, Any]], kind: str, total: int | None = None, width: int | None = None
+) -> RenderableType:
     if not jobs:
         return Text(f"{title}: none", style="dim")
     columns = {
@@ -122,7 +155,7 @@ def jobs_table(title: str, jobs: list[dict[str, Any]], kind: str, total: int | N
     for job in jobs:
         table.add_row(*_job_cells(job, kind))
     _more(table, sum(1 for job in jobs if job["id"]), total)
-    return table
+    return _fit(table, width)
 
 
 def _job_cells(job: dict[str, Any], kind: str) -> Iterable[RenderableType]:
@@ -150,7 +183,7 @@ def _job_cells(job: dict[str, Any], kind: str) -> Iterable[RenderableType]:
     return job_id, task, error, str(job["attempts"]), short_time(job["finished_at"])
 
 
-def results_table(results: list[dict[str, Any]], total: int | None = None) -> RenderableType:
+def results_table(results: list[dict[str, Any]], total: int | None = None, width: int | None = None) -> RenderableType:
     if not results:
         return Text("Cached results: none yet", style="dim")
     table = _table("Cached results (latest success of each task)", "task", "computed at", "age", "took", "value")
@@ -163,24 +196,24 @@ def results_table(results: list[dict[str, Any]], total: int | None = None) -> Re
             plain(json.dumps(result["value"], default=str, ensure_ascii=False), limit=60),
         )
     _more(table, len(results), total)
-    return table
+    return _fit(table, width)
 
 
-def status_view(snapshot: dict[str, Any], zone: str = "") -> RenderableType:
+def status_view(snapshot: dict[str, Any], zone: str = "", width: int | None = None) -> RenderableType:
     "The whole `status` screen; the same builder can feed rich's Live."
     counts = snapshot["counts"]
     return Group(
         counts_line(counts),
         Text(f"Times are in {zone}." if zone else "", style="dim"),
-        jobs_table("Running", snapshot["running"], "running", counts["running"]),
-        jobs_table("Queued", snapshot["queued"], "queued", counts["queued"]),
-        jobs_table("Scheduled", snapshot["scheduled"], "scheduled", counts["scheduled"] + counts["retrying"]),
-        jobs_table("Failed", snapshot["failed"], "failed", counts["failed"]),
-        results_table(snapshot["results"]),
+        jobs_table("Running", snapshot["running"], "running", counts["running"], width),
+        jobs_table("Queued", snapshot["queued"], "queued", counts["queued"], width),
+        jobs_table("Scheduled", snapshot["scheduled"], "scheduled", counts["scheduled"] + counts["retrying"], width),
+        jobs_table("Failed", snapshot["failed"], "failed", counts["failed"], width),
+        results_table(snapshot["results"], width=width),
     )
 
 
-def tasks_table(rows: list[dict[str, Any]], total: int | None = None) -> RenderableType:
+def tasks_table(rows: list[dict[str, Any]], total: int | None = None, width: int | None = None) -> RenderableType:
     if not rows:
         return Text("No tasks registered: check [taskctl] modules in the config", style="yellow")
     table = _table("Tasks", "task", "kind", "schedule", "next run", "retries", "timeout", "last run", "outcome", "took")
@@ -198,10 +231,10 @@ def tasks_table(rows: list[dict[str, Any]], total: int | None = None) -> Rendera
             human_duration(last.get("duration")),
         )
     _more(table, len(rows), total)
-    return table
+    return _fit(table, width)
 
 
-def history_table(jobs: list[dict[str, Any]], more: bool = False) -> RenderableType:
+def history_table(jobs: list[dict[str, Any]], more: bool = False, width: int | None = None) -> RenderableType:
     "Finished jobs, newest first; `more` when --limit held some back."
     if not jobs:
         return Text("History: no finished jobs match", style="dim")
@@ -220,7 +253,7 @@ def history_table(jobs: list[dict[str, Any]], more: bool = False) -> RenderableT
     if more:
         table.caption = f"newest {len(jobs)} shown; raise --limit to see more"
         table.caption_justify = "left"
-    return table
+    return _fit(table, width)
 
 
 def sparkline(runs: list[int], failures: list[int]) -> Text:
@@ -233,7 +266,9 @@ def sparkline(runs: list[int], failures: list[int]) -> Text:
     return line
 
 
-def stats_table(rows: list[dict[str, Any]], window: str, more: bool = False) -> RenderableType:
+def stats_table(
+    rows: list[dict[str, Any]], window: str, more: bool = False, width: int | None = None
+) -> RenderableType:
     if not rows:
         return Text(f"No job finished in the last {window}", style="dim")
     table = _table(
@@ -257,10 +292,10 @@ def stats_table(rows: list[dict[str, Any]], window: str, more: bool = False) -> 
     if more:
         table.caption += "; more tasks with a higher --limit"
     table.caption_justify = "left"
-    return table
+    return _fit(table, width)
 
 
-def job_detail(job: dict[str, Any], attempts: list[dict[str, Any]]) -> RenderableType:
+def job_detail(job: dict[str, Any], attempts: list[dict[str, Any]], width: int | None = None) -> RenderableType:
     "Everything about one job, every value whole."
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold", no_wrap=True)
@@ -302,7 +337,7 @@ def job_detail(job: dict[str, Any], attempts: list[dict[str, Any]]) -> Renderabl
                 state_text(attempt["outcome"]),
                 plain(attempt["error"] or "", limit=None, style="red"),
             )
-        parts += [Text(), table]
+        parts += [Text(), _fit(table, width)]
     parts += _tracebacks(attempts, job)
     return Group(*parts)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import signal
 import subprocess
 import time
@@ -280,3 +281,23 @@ def test_json_documents_have_the_documented_keys(project, ran):
     tasks = json.loads(project.ok("tasks", "--json"))
     assert set(tasks) == {"tasks", "more"} and set(tasks["tasks"][0]) == TASK_KEYS
     assert set(tasks["tasks"][0]["last_run"]) == JOB_KEYS
+
+
+def test_narrow_terminals_drop_columns_rather_than_cut_what_matters(project, ran):
+    from typer.testing import CliRunner
+
+    from taskctl.cli import app
+
+    must_show = {
+        "status": ["ValueError", "failed at"],
+        "history": ["ValueError", "result / error"],
+        "tasks": ["last run", "next run"],
+        "stats": ["runs over time", "failed"],
+    }
+    for command, needed in must_show.items():
+        result = CliRunner().invoke(app, ["--config", str(project.config), command], env={"COLUMNS": "60"})
+        assert result.exit_code == 0, result.stderr
+        lines = result.stdout.splitlines()
+        assert max(len(line) for line in lines) <= 60, (command, result.stdout)
+        assert all(text in result.stdout for text in needed), (command, result.stdout)
+        assert not any(re.search(r"\d\d:\d?…|\d\d:\d\d:$", line.rstrip()) for line in lines), result.stdout

@@ -41,7 +41,8 @@ def show(
     if as_json:
         _dump({"job": job, "attempts": attempts})
     else:
-        console().print(job_detail(job, attempts))
+        out = console()
+        out.print(job_detail(job, attempts, out.width))
 
 
 def history(
@@ -68,7 +69,8 @@ def history(
     if as_json:
         _dump({"jobs": shown, "more": more})
     else:
-        console().print(history_table(shown, more))
+        out = console()
+        out.print(history_table(shown, more, out.width))
 
 
 def stats(
@@ -89,7 +91,8 @@ def stats(
     if as_json:
         _dump({"since": since, "window_seconds": window, "tasks": rows[:limit]})
     else:
-        console().print(stats_table(rows[:limit], since, more=len(rows) > limit))
+        out = console()
+        out.print(stats_table(rows[:limit], since, len(rows) > limit, out.width))
 
 
 def results(
@@ -108,7 +111,8 @@ def results(
         if as_json:
             _dump({"results": found[:limit], "more": len(found) > limit})
         else:
-            console().print(results_table(found[:limit], len(found)))
+            out = console()
+            out.print(results_table(found[:limit], len(found), out.width))
         return
     name = jobs.task_name(obj.reader, registry, task)
     result = next((r for r in jobs.cached_results(registry) if r["task"] == name), None)

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Annotated
 
 import typer
-from rich.console import Group, RenderableType
+from rich.console import Console, Group, RenderableType
 from rich.live import Live
 from rich.text import Text
 
@@ -72,18 +72,20 @@ def status(
     obj = state(ctx)
     zone = zone_name(obj.settings.tz)
 
-    def view() -> RenderableType:
-        return status_view(jobs.snapshot(obj.reader, obj.registry, limit), zone)
+    out = console()
+
+    def view() -> RenderableType:  # the width is read each time: a terminal can be resized
+        return status_view(jobs.snapshot(obj.reader, obj.registry, limit), zone, out.width)
 
     if watch:
-        _watch(view, interval)
+        _watch(view, interval, out)
     elif as_json:
         typer.echo(json.dumps(jobs.snapshot(obj.reader, obj.registry, limit), indent=2, default=str))
     else:
-        console().print(view())
+        out.print(view())
 
 
-def _watch(view: Callable[[], RenderableType], interval: float) -> None:
+def _watch(view: Callable[[], RenderableType], interval: float, out: Console) -> None:
     "Redraw `view` in place every `interval` seconds until Ctrl+C."
 
     def frame() -> RenderableType:
@@ -92,7 +94,7 @@ def _watch(view: Callable[[], RenderableType], interval: float) -> None:
         return Group(Text(f"taskctl status · {stamp} · every {interval:g}s · Ctrl+C to quit", style="dim"), view())
 
     try:
-        with Live(frame(), console=console(), auto_refresh=False, vertical_overflow="ellipsis") as live:
+        with Live(frame(), console=out, auto_refresh=False, vertical_overflow="ellipsis") as live:
             while True:
                 time.sleep(interval)
                 live.update(frame(), refresh=True)

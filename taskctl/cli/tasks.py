@@ -41,4 +41,5 @@ def list_tasks(
     if as_json:
         typer.echo(json.dumps({"tasks": rows, "more": len(app.tasks) > limit}, indent=2, ensure_ascii=False))
     else:
-        console().print(tasks_table(rows, len(app.tasks)))
+        out = console()
+        out.print(tasks_table(rows, len(app.tasks), out.width))
