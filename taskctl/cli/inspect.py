@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import time
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
 from taskctl import jobs
-from taskctl.cli.state import LIMIT_MAX, console, state
+from taskctl.cli.state import LIMIT_MAX, output, state
 from taskctl.errors import TaskctlError, UsageError
 from taskctl.render import history_table, job_detail, result_detail, results_table, stats_table
 from taskctl.steering import find_job
@@ -19,10 +18,6 @@ from taskctl.times import parse_duration
 
 AsJson = Annotated[bool, typer.Option("--json", help="One JSON document, for scripts.")]
 TaskOption = Annotated[str | None, typer.Option("--task", help="Only this task (full name or unique suffix).")]
-
-
-def _dump(document: Any) -> None:
-    typer.echo(json.dumps(document, indent=2, default=str, ensure_ascii=False))
 
 
 def show(
@@ -38,11 +33,7 @@ def show(
     jobs.add_stored_result(obj.reader, registry, job)
     if job["state"] == "running" and job["started_at"]:
         job["elapsed"] = round(time.time() - datetime.fromisoformat(job["started_at"]).timestamp(), 3)
-    if as_json:
-        _dump({"job": job, "attempts": attempts})
-    else:
-        out = console()
-        out.print(job_detail(job, attempts, out.width))
+    output(as_json, {"job": job, "attempts": attempts}, lambda width: job_detail(job, attempts, width))
 
 
 def history(
@@ -66,11 +57,7 @@ def history(
     name = jobs.task_name(obj.reader, registry, task) if task is not None else None
     found = registry.history(limit + 1, name, job_state, time.time() - window if window is not None else None)
     shown, more = found[:limit], len(found) > limit
-    if as_json:
-        _dump({"jobs": shown, "more": more})
-    else:
-        out = console()
-        out.print(history_table(shown, more, out.width))
+    output(as_json, {"jobs": shown, "more": more}, lambda width: history_table(shown, more, width))
 
 
 def stats(
@@ -88,11 +75,8 @@ def stats(
     registry = obj.registry
     name = jobs.task_name(obj.reader, registry, task) if task is not None else None
     rows = jobs.stats(obj.reader, registry, window, name)
-    if as_json:
-        _dump({"since": since, "window_seconds": window, "tasks": rows[:limit]})
-    else:
-        out = console()
-        out.print(stats_table(rows[:limit], since, len(rows) > limit, out.width))
+    document = {"since": since, "window_seconds": window, "tasks": rows[:limit]}
+    output(as_json, document, lambda width: stats_table(rows[:limit], since, len(rows) > limit, width))
 
 
 def results(
@@ -108,11 +92,8 @@ def results(
     registry = obj.registry
     if task is None:
         found = jobs.cached_results(registry)  # one row per task: few
-        if as_json:
-            _dump({"results": found[:limit], "more": len(found) > limit})
-        else:
-            out = console()
-            out.print(results_table(found[:limit], len(found), out.width))
+        document = {"results": found[:limit], "more": len(found) > limit}
+        output(as_json, document, lambda width: results_table(found[:limit], len(found), width))
         return
     name = jobs.task_name(obj.reader, registry, task)
     result = next((r for r in jobs.cached_results(registry) if r["task"] == name), None)
@@ -120,8 +101,5 @@ def results(
         raise TaskctlError(
             f"no cached result for {name} yet: it has not succeeded; see `taskctl history --task {task}`"
         )
-    if as_json:
-        _dump(result)
-    else:
-        # No line breaks added: the value stays valid JSON when copied or piped.
-        console().print(result_detail(result), soft_wrap=True)
+    # No line breaks added: the value stays valid JSON when copied or piped.
+    output(as_json, result, lambda width: result_detail(result), soft_wrap=True)

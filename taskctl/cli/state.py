@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 import typer
-from rich.console import Console
+from rich.console import Console, RenderableType
 
 from taskctl.app import App, build_app
 from taskctl.config import Settings, load_settings
@@ -53,6 +56,15 @@ class State:
 
 def state(ctx: typer.Context) -> State:
     return ctx.ensure_object(State)
+
+
+def output(as_json: bool, document: Any, view: Callable[[int], RenderableType], soft_wrap: bool = False) -> None:
+    "One JSON document for scripts, or the view built for the terminal's width."
+    if as_json:
+        typer.echo(json.dumps(document, indent=2, default=str, ensure_ascii=False))
+        return
+    out = console()
+    out.print(view(out.width), soft_wrap=soft_wrap)
 
 
 def console() -> Console:

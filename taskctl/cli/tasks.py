@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated
 
 import typer
 
-from taskctl.cli.state import LIMIT_MAX, console, state
+from taskctl.cli.state import LIMIT_MAX, output, state
 from taskctl.render import tasks_table
 from taskctl.times import iso
 
@@ -38,8 +37,5 @@ def list_tasks(
                 "last_run": registry.last_run(info.name) if registry else None,
             }
         )
-    if as_json:
-        typer.echo(json.dumps({"tasks": rows, "more": len(app.tasks) > limit}, indent=2, ensure_ascii=False))
-    else:
-        out = console()
-        out.print(tasks_table(rows, len(app.tasks), out.width))
+    document = {"tasks": rows, "more": len(app.tasks) > limit}
+    output(as_json, document, lambda width: tasks_table(rows, len(app.tasks), width))
