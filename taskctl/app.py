@@ -52,6 +52,10 @@ class TaskctlHuey(Huey):
         with self._executing_lock:
             self._executing += 1
         try:
+            timestamp = timestamp or self._get_timestamp()
+            if not self.ready_to_run(task, timestamp):
+                # Huey will put it back on the schedule (a clock ahead of this one set its eta).
+                self.storage.unclaim(task.id)
             return super().execute(task, timestamp)
         except KeyboardInterrupt:
             raise

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from huey.constants import EmptyData
+from huey.utils import Error
 
 from taskctl.app import App, TaskInfo
 from taskctl.errors import JobFailed, UnknownTask, UsageError, WaitTimeout
@@ -116,7 +117,7 @@ def wait_for(app: App, registry: JobRegistry, job_id: str, timeout: float) -> An
         reason = job["error"] or job["state"]
         raise JobFailed(f"job {job_id} ({job['task']}) {job['state']}: {reason}")
     value = app.storage.peek_result(job_id)
-    if value is not EmptyData:
+    if value is not EmptyData and not isinstance(value, Error):
         app.huey.delete(job_id)  # read once, like Huey's Result.get()
         return value
     cached = registry.result(job["task"])
@@ -163,8 +164,8 @@ def add_stored_result(app: App, registry: JobRegistry, job: dict[str, Any]) -> N
     cached = registry.result(job["task"]) if job["task"] else None
     if cached and cached["job_id"] == job["id"]:
         job["result"] = cached["value"]
-    elif (value := app.storage.peek_result(job["id"])) is not EmptyData:
-        job["result"] = value
+    elif (value := app.storage.peek_result(job["id"])) is not EmptyData and not isinstance(value, Error):
+        job["result"] = value  # not an Error: Huey keeps a failed attempt's when the retry returns None
 
 
 def task_name(app: App, registry: JobRegistry, name: str) -> str:

@@ -102,9 +102,10 @@ def _table(title: str, *columns: str) -> Table:
 # until the table fits; the others always stay.
 _DROPPABLE = (
     "attempts", "priority", "kind", "retries", "timeout", "schedule", "worker", "last error", "took",
-    "fail %", "p50", "outcome", "last run", "computed at", "finished", "started", "args", "state", "p95", "max",
+    "fail %", "p50", "computed at", "finished", "started", "outcome", "last run", "args", "state", "p95", "max",
+    "runs over time",
 )  # fmt: skip
-_SQUEEZABLE = {"args", "error", "value", "result / error", "worker", "last error", "task"}  # wrap or cut to ~16
+_SQUEEZABLE = {"args", "error", "value", "result / error", "worker", "last error"}  # these wrap, to ~16 wide
 
 
 def _fit(table: Table, width: int | None) -> Table:
@@ -114,10 +115,11 @@ def _fit(table: Table, width: int | None) -> Table:
 
     def need(column: Column) -> int:
         longest = max([len(str(column.header))] + [_cell_width(cell) for cell in column._cells])
-        return (min(longest, 16) if column.header in _SQUEEZABLE else longest) + 3
+        return min(longest, 16) if column.header in _SQUEEZABLE else longest
 
     for name in _DROPPABLE:
-        if sum(need(c) for c in table.columns) <= width:
+        # Three characters between columns, none at the edges.
+        if sum(need(c) for c in table.columns) + 3 * (len(table.columns) - 1) <= width:
             break
         table.columns = [c for c in table.columns if c.header != name]
     for index, column in enumerate(table.columns):  # rich pads the first and last columns by position
@@ -292,7 +294,10 @@ def stats_table(
     if more:
         table.caption += "; more tasks with a higher --limit"
     table.caption_justify = "left"
-    return _fit(table, width)
+    _fit(table, width)
+    if table.columns[-1].header != "runs over time":  # too narrow for the chart
+        table.caption = "more tasks with a higher --limit" if more else None
+    return table
 
 
 def job_detail(job: dict[str, Any], attempts: list[dict[str, Any]], width: int | None = None) -> RenderableType:

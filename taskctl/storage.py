@@ -36,6 +36,9 @@ from taskctl.times import to_epoch
 PREVIEW_CHARS = 200
 FINAL = ("succeeded", "failed", "revoked", "expired")
 WAITING = ("queued", "scheduled", "retrying")
+# A job still running under this thread's claim: an outcome arriving after the
+# job was recovered (and maybe claimed by another worker) must not overwrite it.
+_MINE = "state = 'running' AND worker_host = ? AND worker_pid = ? AND worker_thread = ?"
 
 _UPSERT = """
 INSERT INTO taskctl_jobs
@@ -58,6 +61,10 @@ class Worker:
 
     def __str__(self) -> str:
         return f"{self.host}:{self.pid}/{self.thread}"
+
+    @property
+    def key(self) -> tuple[str, int, str]:
+        return (self.host, self.pid, self.thread)
 
     @classmethod
     def current(cls) -> Worker:
@@ -201,9 +208,10 @@ class JobStorage(SqliteStorage):
         with self.db(commit=True) as curs:
             curs.execute(
                 "UPDATE taskctl_jobs SET state = 'succeeded', data = NULL, lease_until = NULL, "
-                "finished_at = ?1, duration = ?1 - started_at, result_preview = ?2, "
-                "error_type = NULL, error_message = NULL, traceback = NULL WHERE id = ?3 AND state = 'running'",
-                (now, preview(value), job_id),
+                "finished_at = ?, duration = ? - started_at, result_preview = ?, "
+                "error_type = NULL, error_message = NULL, traceback = NULL "
+                f"WHERE id = ? AND {_MINE}",
+                (now, now, preview(value), job_id, *Worker.current().key),
             )
             if not curs.rowcount:  # recovered as lost meanwhile: that record stands
                 return
@@ -221,19 +229,20 @@ class JobStorage(SqliteStorage):
         a retry keeps the job where Huey puts it."""
         now = time.time()
         error = (type(exc).__name__, str(exc), tb)
+        mine = Worker.current().key
         with self.db(commit=True) as curs:
             if final:
                 curs.execute(
                     "UPDATE taskctl_jobs SET state = 'failed', lease_until = NULL, "
                     "finished_at = ?, duration = ? - started_at, error_type = ?, "
-                    "error_message = ?, traceback = ? WHERE id = ? AND state = 'running'",
-                    (now, now, *error, job_id),
+                    f"error_message = ?, traceback = ? WHERE id = ? AND {_MINE}",
+                    (now, now, *error, job_id, *mine),
                 )
             else:
                 curs.execute(
                     "UPDATE taskctl_jobs SET duration = ? - started_at, error_type = ?, "
-                    "error_message = ?, traceback = ? WHERE id = ? AND state = 'running'",
-                    (now, *error, job_id),
+                    f"error_message = ?, traceback = ? WHERE id = ? AND {_MINE}",
+                    (now, *error, job_id, *mine),
                 )
             if curs.rowcount:
                 end_attempt(curs, job_id, "failed", now, error)
@@ -247,6 +256,19 @@ class JobStorage(SqliteStorage):
                 (state, time.time(), job_id),
             )
             curs.execute("DELETE FROM taskctl_attempts WHERE job_id = ? AND outcome = 'running'", (job_id,))
+
+    def unclaim(self, job_id: str) -> None:
+        "This worker's claim is given back unrun (Huey found the job not due yet): not an attempt."
+        worker = Worker.current()
+        with self.db(commit=True) as curs:
+            curs.execute(
+                "UPDATE taskctl_jobs SET state = 'queued', attempts = max(attempts - 1, 0), started_at = NULL, "
+                "worker_host = NULL, worker_pid = NULL, worker_thread = NULL, owner = NULL, lease_until = NULL "
+                f"WHERE id = ? AND {_MINE}",
+                (job_id, *worker.key),
+            )
+            if curs.rowcount:
+                curs.execute("DELETE FROM taskctl_attempts WHERE job_id = ? AND outcome = 'running'", (job_id,))
 
     def record_undeliverable(self, data: bytes, exc: Exception) -> None:
         "A claimed message this consumer cannot run (its task is not registered here)."
@@ -269,8 +291,8 @@ class JobStorage(SqliteStorage):
         with self.db(commit=True) as curs:
             curs.execute(
                 "UPDATE taskctl_jobs SET state = 'queued', lease_until = NULL, error_type = ?, "
-                "error_message = ? WHERE id = ? AND state = 'running' AND data IS NOT NULL",
-                (*error[:2], job_id),
+                "error_message = ? WHERE id = ? AND state = 'running' AND data IS NOT NULL AND owner = ?",
+                (*error[:2], job_id, self.owner),
             )
             if curs.rowcount:
                 end_attempt(curs, job_id, "interrupted", time.time(), error)
@@ -366,14 +388,7 @@ class JobStorage(SqliteStorage):
         priority: float | None,
         eta: float | None,
     ) -> None:
-        row = self._row(data, message, state, priority, eta)
-        with self.db(commit=True) as curs:
-            # An attempt still open means Huey put a claimed job back without
-            # running it (not ready to run yet): it was not an attempt.
-            curs.execute("DELETE FROM taskctl_attempts WHERE job_id = ? AND outcome = 'running'", (row[0],))
-            if curs.rowcount:
-                curs.execute("UPDATE taskctl_jobs SET attempts = max(attempts - 1, 0) WHERE id = ?", (row[0],))
-            curs.execute(_UPSERT, row)
+        self.sql(_UPSERT, self._row(data, message, state, priority, eta), commit=True)
 
     def _row(
         self, data: bytes, message: Message | None, state: str, priority: float | None, eta: float | None

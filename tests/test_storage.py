@@ -218,7 +218,7 @@ def test_a_claimed_job_put_back_unrun_is_not_an_attempt(project):
     task.eta = datetime(2100, 1, 1)
     app.huey.execute(task)  # not ready: back on the schedule, not run
     job = project.job(job_id)
-    assert job["attempts"] == 0 and job["state"] in ("scheduled", "retrying") and job["finished_at"] is None
+    assert (job["state"], job["attempts"], job["started_at"], job["worker"]) == ("scheduled", 0, None, None)
     assert Database(project.database).execute("SELECT count(*) FROM taskctl_attempts").fetchone()[0] == 0
 
 
@@ -236,3 +236,29 @@ def test_steering_queries_use_indexes(project):
         "AND task = 'x' ORDER BY finished_at DESC LIMIT 20",
     }
     assert_indexed(db, plans)
+
+
+def test_an_outcome_counts_only_from_the_worker_that_holds_the_claim(project):
+    "A's lease ran out and B claimed the job again: A's late success must not overwrite B's run."
+    import threading
+    import time
+
+    (app, _) = two_consumers(project, lease=0.1)
+    job_id = project.enqueue("slow_retried", "0")
+
+    def in_thread(name: str, action) -> None:
+        worker = threading.Thread(target=action, name=name)
+        worker.start()
+        worker.join()
+
+    in_thread("A", app.storage.dequeue)
+    time.sleep(0.2)
+    assert recover_lost(app.storage) == 1  # back in the queue, its one retry used up
+    in_thread("B", app.storage.dequeue)
+    in_thread("A", lambda: app.storage.record_success(job_id, "from A"))
+    job = project.job(job_id)
+    assert job["state"] == "running" and job["worker"].endswith("/B")
+    in_thread("B", lambda: app.storage.record_success(job_id, "from B"))
+    assert project.job(job_id)["result_preview"] == '"from B"'
+    attempts = Database(project.database).execute("SELECT outcome FROM taskctl_attempts ORDER BY attempt").fetchall()
+    assert attempts == [("lost",), ("succeeded",)]
