@@ -168,8 +168,11 @@ def add_stored_result(app: App, registry: JobRegistry, job: dict[str, Any]) -> N
         job["result"] = value  # not an Error: Huey keeps a failed attempt's when the retry returns None
 
 
-def task_name(app: App, registry: JobRegistry, name: str) -> str:
-    "A registered task by full name or suffix, or a task that is only in the record now."
+def task_name(app: App, registry: JobRegistry, name: str | None) -> str | None:
+    """A registered task by full name or suffix, or a task that is only in the record
+    now; None (no --task) stays None, "" is an unknown task."""
+    if name is None:
+        return None
     try:
         return app.resolve(name).name
     except UnknownTask:

@@ -37,10 +37,8 @@ def find_job(registry: JobRegistry, prefix: str) -> dict[str, Any]:
 class Outcome:
     "What one command did to one job: `done` or not, and the line that says so."
 
-    job_id: str
     done: bool
     message: str
-    new_id: str | None = None
 
 
 def cancel(app: App, registry: JobRegistry, prefix: str) -> Outcome:
@@ -48,18 +46,17 @@ def cancel(app: App, registry: JobRegistry, prefix: str) -> Outcome:
     was = app.storage.cancel(job["id"])
     label = f"{job['id']} ({job['task']})"
     if was in WAITING:
-        return Outcome(job["id"], True, f"revoked {label}; it was {was}")
+        return Outcome(True, f"revoked {label}; it was {was}")
     if was == "running":
         worker = (registry.job(job["id"]) or job)["worker"]  # it may have been claimed since we looked
         return Outcome(
-            job["id"],
             False,
             f"{label} is running on {worker}; Huey cannot stop a running task, so it will finish "
             '(with worker_type = "process", a task\'s timeout stops it)',
         )
     if was == "due":
-        return Outcome(job["id"], False, f"{label} is moving from the schedule to the queue; try again in a moment")
-    return Outcome(job["id"], False, f"{label} has already finished ({was}); only waiting jobs can be cancelled")
+        return Outcome(False, f"{label} is moving from the schedule to the queue; try again in a moment")
+    return Outcome(False, f"{label} has already finished ({was}); only waiting jobs can be cancelled")
 
 
 def retry(app: App, registry: JobRegistry, prefix: str) -> Outcome:
@@ -72,15 +69,13 @@ def retry_job(app: App, registry: JobRegistry, job: dict[str, Any]) -> Outcome:
     again when its retry is gone (purged before it ran)."""
     label = f"{job['id']} ({job['task']})"
     if job["state"] != "failed":
-        return Outcome(
-            job["id"], False, f"{label} did not fail (its state is {job['state']}); only failed jobs can be retried"
-        )
+        return Outcome(False, f"{label} did not fail (its state is {job['state']}); only failed jobs can be retried")
     if job["retried_as"] and registry.job(job["retried_as"]) is not None:
-        return Outcome(job["id"], False, f"{label} was already retried as {job['retried_as']}")
+        return Outcome(False, f"{label} was already retried as {job['retried_as']}")
     try:
         info = app.resolve(job["task"])
     except UnknownTask:
-        return Outcome(job["id"], False, f"{label}: task {job['task']} is not registered; check [taskctl] modules")
+        return Outcome(False, f"{label}: task {job['task']} is not registered; check [taskctl] modules")
     message = app.storage.message(job["id"])
     # The stored message has the exact arguments; jobs that failed before they
     # were kept have only their JSON copy.
@@ -88,5 +83,5 @@ def retry_job(app: App, registry: JobRegistry, job: dict[str, Any]) -> Outcome:
     kwargs = dict(message.kwargs or {}) if message else dict(job["kwargs"])
     new = info.wrapper.task_class(args, kwargs, priority=job["priority"] or None)
     if not app.storage.enqueue_retry(job["id"], app.huey.serialize_task(new)):
-        return Outcome(job["id"], False, f"{label} was retried by someone else just now")
-    return Outcome(job["id"], True, f"retried {label} as {new.id}", new.id)
+        return Outcome(False, f"{label} was retried by someone else just now")
+    return Outcome(True, f"retried {label} as {new.id}")

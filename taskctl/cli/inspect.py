@@ -9,15 +9,13 @@ from typing import Annotated
 import typer
 
 from taskctl import jobs
-from taskctl.cli.state import LIMIT_MAX, output, state
+from taskctl.cli.state import LIMIT_MAX, TaskOption, finished_state, output, state
 from taskctl.errors import TaskctlError, UsageError
 from taskctl.render import history_table, job_detail, result_detail, results_table, stats_table
 from taskctl.steering import find_job
-from taskctl.storage import FINAL
 from taskctl.times import parse_duration
 
 AsJson = Annotated[bool, typer.Option("--json", help="One JSON document, for scripts.")]
-TaskOption = Annotated[str | None, typer.Option("--task", help="Only this task (full name or unique suffix).")]
 
 
 def show(
@@ -47,17 +45,21 @@ def history(
     as_json: AsJson = False,
 ) -> None:
     """Finished jobs, newest first, with their durations."""
-    if job_state is not None and job_state not in FINAL:
-        raise UsageError(f"--state {job_state!r} is not a finished state; use one of: {', '.join(FINAL)}")
-    window = parse_duration(since, "--since") if since is not None else None
-    if window is not None and not window > 0:
-        raise UsageError("--since must be more than 0, like 2h")
+    finished_state(job_state)
+    window = _window(since, "2h") if since is not None else None
     obj = state(ctx)
     registry = obj.registry
-    name = jobs.task_name(obj.reader, registry, task) if task is not None else None
+    name = jobs.task_name(obj.reader, registry, task)
     found = registry.history(limit + 1, name, job_state, time.time() - window if window is not None else None)
     shown, more = found[:limit], len(found) > limit
     output(as_json, {"jobs": shown, "more": more}, lambda width: history_table(shown, more, width))
+
+
+def _window(since: str, example: str) -> float:
+    window = parse_duration(since, "--since")
+    if not window > 0:
+        raise UsageError(f"--since must be more than 0, like {example}")
+    return window
 
 
 def stats(
@@ -68,12 +70,10 @@ def stats(
     as_json: AsJson = False,
 ) -> None:
     """Per task: runs, failures, p50/p95/max duration, last run, runs over time."""
-    window = parse_duration(since, "--since")
-    if not window > 0:
-        raise UsageError("--since must be more than 0, like 24h")
+    window = _window(since, "24h")
     obj = state(ctx)
     registry = obj.registry
-    name = jobs.task_name(obj.reader, registry, task) if task is not None else None
+    name = jobs.task_name(obj.reader, registry, task)
     rows = jobs.stats(obj.reader, registry, window, name)
     document = {"since": since, "window_seconds": window, "tasks": rows[:limit]}
     output(as_json, document, lambda width: stats_table(rows[:limit], since, len(rows) > limit, width))

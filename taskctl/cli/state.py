@@ -9,15 +9,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console, RenderableType
 
 from taskctl.app import App, build_app
 from taskctl.config import Settings, load_settings
-from taskctl.errors import DatabaseError
+from taskctl.errors import DatabaseError, UsageError
 from taskctl.registry import SqliteRegistry
+from taskctl.storage import FINAL
 
 LIMIT_MAX = 1_000_000  # --limit: more than any screen, and SQLite's integers never overflow
 
@@ -36,6 +37,12 @@ class State:
         return build_app(self.settings)
 
     @cached_property
+    def writer(self) -> App:
+        "The app for commands that change existing jobs: with no database there are none, and none is made."
+        self.registry  # noqa: B018 - raises when there is no database
+        return self.app
+
+    @cached_property
     def reader(self) -> App:
         "The app for commands that only read: a missing database is not created."
         if "app" in self.__dict__:
@@ -52,6 +59,16 @@ class State:
             )
         self.reader  # noqa: B018 - opening the app migrates the schema before any query
         return SqliteRegistry(settings.database, settings.name, settings.tz, settings.busy_timeout)
+
+
+TaskOption = Annotated[str | None, typer.Option("--task", help="Only this task (full name or unique suffix).")]
+
+
+def finished_state(value: str | None) -> str | None:
+    "A --state option: one of the states a job ends in."
+    if value is not None and value not in FINAL:
+        raise UsageError(f"--state {value!r} is not a finished state; use one of: {', '.join(FINAL)}")
+    return value
 
 
 def state(ctx: typer.Context) -> State:

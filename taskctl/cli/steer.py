@@ -13,22 +13,20 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from taskctl import jobs, retention, steering
-from taskctl.cli.state import LIMIT_MAX, state
+from taskctl.cli.state import LIMIT_MAX, TaskOption, finished_state, state
 from taskctl.errors import TaskctlError, UsageError
 from taskctl.retention import Deletion
-from taskctl.storage import FINAL, JobStorage
+from taskctl.storage import JobStorage
 from taskctl.times import parse_duration
 
 JobIds = Annotated[list[str], typer.Argument(help="Job ids, or unique prefixes of them.", show_default=False)]
-TaskOption = Annotated[str | None, typer.Option("--task", help="Only this task (full name or unique suffix).")]
 PROGRESS_FROM = 5_000  # rows: below this a purge is over before a bar would show
 
 
 def cancel(ctx: typer.Context, job_ids: JobIds) -> None:
     """Revoke queued or scheduled jobs; they show as revoked. A running job cannot be stopped."""
     obj = state(ctx)
-    registry = obj.registry  # first: with no database there is nothing to cancel, and none is made
-    _report([partial(steering.cancel, obj.app, registry, i) for i in job_ids])
+    _report([partial(steering.cancel, obj.writer, obj.registry, i) for i in job_ids])
 
 
 def retry(
@@ -46,16 +44,16 @@ def retry(
     if task is not None and not failed:
         raise UsageError("--task goes with --failed")
     obj = state(ctx)
-    obj.registry  # noqa: B018 - first: with no database there is nothing to retry, and none is made
+    app, registry = obj.writer, obj.registry
     if job_ids:
-        _report([partial(steering.retry, obj.app, obj.registry, i) for i in job_ids])
+        _report([partial(steering.retry, app, registry, i) for i in job_ids])
         return
-    name = jobs.task_name(obj.app, obj.registry, task) if task is not None else None
-    todo = obj.registry.retryable(limit, name)
+    name = jobs.task_name(app, registry, task)
+    todo = registry.retryable(limit, name)
     if not todo:
         typer.echo("No failed jobs to retry" + (f" for {name}" if name else ""), err=True)
         return
-    _report([partial(steering.retry_job, obj.app, obj.registry, job) for job in todo])
+    _report([partial(steering.retry_job, app, registry, job) for job in todo])
 
 
 def _report(actions: list[Callable[[], steering.Outcome]]) -> None:
@@ -96,13 +94,11 @@ def purge(
     (what the built-in prune job does on its schedule). Asks first, unless --yes."""
     if (older_than or job_state) and not history:
         raise UsageError("--older-than and --state go with --history")
-    if job_state is not None and job_state not in FINAL:
-        raise UsageError(f"--state {job_state!r} is not a finished state; use one of: {', '.join(FINAL)}")
+    finished_state(job_state)
     age = parse_duration(older_than, "--older-than", unit_required=True) if older_than is not None else 0.0
     obj = state(ctx)
-    obj.registry  # noqa: B018 - first: with no database there is nothing to purge, and none is made
-    storage = obj.app.storage
-    name = jobs.task_name(obj.app, obj.registry, task) if task is not None else None
+    storage = obj.writer.storage
+    name = jobs.task_name(obj.writer, obj.registry, task)
     deletions: list[Deletion] = []
     if queued:
         deletions.append(retention.waiting(storage, ("queued",), name))
