@@ -39,7 +39,6 @@ from taskctl import retention  # noqa: E402
 from taskctl.app import build_app  # noqa: E402
 from taskctl.config import load_settings  # noqa: E402
 from taskctl.jobs import snapshot, stats  # noqa: E402
-from taskctl.registry import SqliteRegistry  # noqa: E402
 
 TASKS = """
 from taskctl import task
@@ -112,7 +111,7 @@ def fill(app, queued: int, history: int, age: float = 0.0) -> None:
     """Bulk rows straight into the record: realistic shape, minutes faster than enqueueing.
     One job finished every second, going back from `age` seconds ago."""
     message = app.huey.serialize_task(next(iter(app.tasks.values())).wrapper.s(1))
-    conn = app.storage.conn
+    conn = app.store.conn
     now = time.time()
     conn.execute("BEGIN")
     conn.execute(
@@ -148,7 +147,7 @@ def status_cost(folder: Path, queued: int, history: int, rounds: int) -> None:
     start = time.perf_counter()
     fill(app, queued, history)
     print(f"   (filled in {time.perf_counter() - start:.1f}s)")
-    registry = SqliteRegistry(app.settings.database, app.settings.name)
+    registry = app.record
     bare = SqliteHuey("bench", filename=str(folder / "bare-status.db"))
 
     @bare.task()
@@ -166,7 +165,7 @@ def status_cost(folder: Path, queued: int, history: int, rounds: int) -> None:
     print(f"   {'taskctl status snapshot (all sections)':48} {ours_ms:8.1f} ms  ratio {ours_ms / theirs_ms:.3f}")
     print(f"   {'bare Huey pending() (the queue alone)':48} {theirs_ms:8.1f} ms  ratio 1.000")
     history_ms = statistics.median(timed(lambda: registry.history(20)) for _ in range(rounds)) * 1000
-    stats_ms = statistics.median(timed(lambda: stats(app, registry, 86400)) for _ in range(rounds)) * 1000
+    stats_ms = statistics.median(timed(lambda: stats(registry, 86400)) for _ in range(rounds)) * 1000
     print(f"   {'history, newest 20':48} {history_ms:8.1f} ms")
     print(f"   {'stats --since 24h (86,400 jobs in the window)':48} {stats_ms:8.1f} ms")
 
@@ -202,14 +201,14 @@ def prune_cost(folder: Path, history: int) -> None:
         writer.start()
         start = time.perf_counter()
         if way == "batched":
-            retention.prune(app.storage, app.settings.retention)
+            retention.prune(app.store, app.record, app.settings.retention)
         else:
-            app.storage.sql("DELETE FROM taskctl_jobs WHERE finished_at < ?", (time.time() - 14 * 86400,), commit=True)
+            app.store.sql("DELETE FROM taskctl_jobs WHERE finished_at < ?", (time.time() - 14 * 86400,), commit=True)
         elapsed = time.perf_counter() - start
         writer.done.set()
         writer.join()
         waits, errors = writer.waits, writer.errors
-        left = app.storage.sql("SELECT count(*) FROM taskctl_jobs WHERE finished_at IS NOT NULL", results=True)[0][0]
+        left = app.store.sql("SELECT count(*) FROM taskctl_jobs WHERE finished_at IS NOT NULL", results=True)[0][0]
         results[way] = max(waits)
         print(
             f"   {way:14} deleted in {elapsed:6.1f}s ({history / elapsed:9,.0f} rows/s), {left} left; "

@@ -1,7 +1,7 @@
 """taskctl: see and steer background jobs, on Huey with SQLite."""
 
 from taskctl.decorators import periodic, task
-from taskctl.results import CachedResult, latest_result
+from taskctl.results import CachedResult, LatestResult, latest_result
 
 
 def settings():  # type: ignore[no-untyped-def]
@@ -11,4 +11,4 @@ def settings():  # type: ignore[no-untyped-def]
     return _settings()
 
 
-__all__ = ["CachedResult", "latest_result", "periodic", "settings", "task"]
+__all__ = ["CachedResult", "LatestResult", "latest_result", "periodic", "settings", "task"]

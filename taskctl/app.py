@@ -1,4 +1,8 @@
-"""The one place a Huey instance is built: storage, task modules, schedules, tracking."""
+"""The one place an app is built: its engine, its Huey, its tasks and schedules, its tracking.
+
+An app owns its bindings: the task declarations of its modules are bound to
+its own Huey, so two apps in one process never see each other's jobs.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +10,12 @@ import difflib
 import importlib
 import inspect
 import os
-import sqlite3
 import sys
 import threading
 import weakref
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
-from functools import partial
-from pathlib import Path
+from functools import cached_property, partial
 from typing import Any
 
 from cronsim import CronSim
@@ -21,18 +23,20 @@ from huey import Huey
 from huey.api import TaskWrapper
 from huey.exceptions import CancelExecution
 
-from taskctl import tracking
+from taskctl import retention, tracking
 from taskctl.config import Settings, cron_problem, load_settings
 from taskctl.decorators import TaskProxy
-from taskctl.errors import ConfigError, DatabaseError, TaskModuleError, UnknownTask
-from taskctl.retention import PRUNE_TASK
-from taskctl.storage import JobStorage
+from taskctl.engines import database_errors, open_record, store_options
+from taskctl.engines.base import Record, Store
+from taskctl.engines.sqlite_store import JobStorage
+from taskctl.errors import ConfigError, TaskModuleError, UnknownTask
+from taskctl.model import State
 
 
 class TaskctlHuey(Huey):
-    """Huey on taskctl's JobStorage, recording what Huey's own hooks cannot see."""
+    """Huey on a taskctl engine, recording what Huey's own hooks cannot see."""
 
-    storage_class = JobStorage
+    storage_class = JobStorage  # the default engine; build_app passes the configured one
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -40,8 +44,12 @@ class TaskctlHuey(Huey):
         self._executing_lock = threading.Lock()
         os.register_at_fork(after_in_child=partial(_reset_after_fork, weakref.ref(self)))
 
-    def get_storage(self, **kwargs: Any) -> JobStorage:
-        return JobStorage(self.name, serializer=self.serializer, **kwargs)
+    def get_storage(self, **kwargs: Any) -> Any:
+        return self.storage_class(self.name, serializer=self.serializer, **kwargs)
+
+    @property
+    def store(self) -> Store:
+        return self.storage
 
     def busy(self) -> bool:
         "Is this process executing a job (from its start to its last hook)?"
@@ -51,10 +59,12 @@ class TaskctlHuey(Huey):
     def execute(self, task: Any, timestamp: datetime | None = None) -> Any:
         with self._executing_lock:
             self._executing += 1
+        _executing.settings = getattr(self, "settings", None)
         try:
             timestamp = timestamp or self._get_timestamp()
-            if not self.ready_to_run(task, timestamp):
-                # Huey will put it back on the schedule (a clock ahead of this one set its eta).
+            # Immediate mode runs on Huey's MemoryStorage, which keeps no record.
+            if not self.ready_to_run(task, timestamp) and hasattr(self.storage, "unclaim"):
+                # Huey puts it on the schedule: the claim is given back, not an attempt.
                 self.storage.unclaim(task.id)
             return super().execute(task, timestamp)
         except KeyboardInterrupt:
@@ -65,6 +75,7 @@ class TaskctlHuey(Huey):
             tracking.record_escaped(self, task, exc)
             raise
         finally:
+            _executing.settings = None
             with self._executing_lock:
                 self._executing -= 1
 
@@ -73,7 +84,8 @@ class TaskctlHuey(Huey):
         try:
             super()._run_pre_execute(task)
         except CancelExecution:
-            self.storage.record_skipped(task.id, "revoked")
+            if hasattr(self.storage, "record_skipped"):
+                self.storage.record_skipped(task.id, State.REVOKED)
             raise
 
     def dequeue(self) -> Any:
@@ -85,6 +97,8 @@ class TaskctlHuey(Huey):
         try:
             return self.deserialize_task(data)
         except Exception as exc:
+            if not hasattr(self.storage, "record_undeliverable"):
+                raise
             self.storage.record_undeliverable(data, exc)
             return None
 
@@ -100,13 +114,18 @@ def _reset_after_fork(ref: weakref.ref[TaskctlHuey]) -> None:
 @dataclass(frozen=True)
 class TaskInfo:
     name: str
-    proxy: TaskProxy
+    declaration: TaskProxy
+    wrapper: TaskWrapper
     cron: str | None = None
     schedule_source: str | None = None  # "config" or "code"
 
     @property
-    def wrapper(self) -> TaskWrapper:
-        return self.proxy.bound()
+    def func(self) -> Any:
+        return self.declaration.func
+
+    @property
+    def options(self) -> Any:
+        return self.declaration.options
 
     @property
     def kind(self) -> str:
@@ -130,11 +149,18 @@ class TaskInfo:
 class App:
     settings: Settings
     huey: TaskctlHuey
-    tasks: dict[str, TaskInfo]
+    tasks: dict[str, TaskInfo] = field(default_factory=dict)
 
     @property
-    def storage(self) -> JobStorage:
-        return self.huey.storage
+    def store(self) -> Store:
+        return self.huey.store
+
+    @cached_property
+    def record(self) -> Record:
+        return open_record(self.settings)
+
+    def wrapper(self, name: str) -> TaskWrapper:
+        return self.tasks[name].wrapper
 
     def resolve(self, name: str) -> TaskInfo:
         "A full name, or any unique suffix of one at a dot (`top_repos`, `github.top_repos`)."
@@ -143,12 +169,17 @@ class App:
     def periodic(self) -> list[TaskInfo]:
         return [info for info in self.tasks.values() if info.cron]
 
+    @property
+    def exists(self) -> bool:
+        "Is there a record yet? A SQLite file is made by the first write, not by reading."
+        return self.settings.engine != "sqlite" or self.settings.database.exists()
+
     def next_run(self, info: TaskInfo, now: datetime | None = None) -> datetime | None:
         """When the consumer will next queue a periodic task. A minute that matches
         is still ahead while it lasts, until a run has been queued in it."""
         now = now or datetime.now(UTC)
         minute = now.replace(second=0, microsecond=0)
-        ran = self.settings.database.exists() and self.storage.enqueued_since(info.name, minute.timestamp())
+        ran = self.exists and self.store.enqueued_since(info.name, minute.timestamp())
         return info.next_run(self.settings.tz, now if ran else minute - timedelta(seconds=1))
 
 
@@ -169,54 +200,80 @@ def resolve_name(name: str, names: list[str]) -> str:
 
 
 def build_app(settings: Settings, create: bool = True) -> App:
-    """Import the task modules and bind them to a Huey on the configured database.
-    With `create=False` a missing database stays missing (for read-only commands)."""
-    huey = _open_huey(settings, create)
-    proxies = _import_tasks(settings)
-    schedules = _config_schedules(settings, [p.name for p in proxies])
+    """Import the task modules and bind them to a Huey on the configured engine.
+    With `create=False` a missing SQLite database stays missing (for commands that read)."""
+    storage_class, options = store_options(settings, create)
+    with database_errors(settings):
+        huey = TaskctlHuey(settings.name, storage_class=storage_class, utc=True, **options)
+    app = App(settings, huey)
+    declarations = _import_tasks(settings)
+    schedules = _config_schedules(settings, [d.name for d in declarations])
     if settings.retention.schedule:
-        proxies.append(PRUNE_TASK)
-        schedules[PRUNE_TASK.name] = settings.retention.schedule
-    tasks: dict[str, TaskInfo] = {}
-    for proxy in proxies:
-        cron, source = schedules.get(proxy.name), "config"
-        if cron is None and proxy.cron is not None:
-            cron, source = proxy.cron, "code"
+        prune = retention.prune_task(app)
+        declarations.append(prune)
+        schedules[prune.name] = settings.retention.schedule
+    for declaration in declarations:
+        cron, source = schedules.get(declaration.name), "config"
+        if cron is None and declaration.cron is not None:
+            cron, source = declaration.cron, "code"
             if problem := cron_problem(cron):
-                raise ConfigError(f"@periodic({cron!r}) on {proxy.name} is not a valid cron expression: {problem}")
+                raise ConfigError(
+                    f"@periodic({cron!r}) on {declaration.name} is not a valid cron expression: {problem}"
+                )
         if cron is not None:
-            _check_runs_without_arguments(proxy)
-            matcher = cron_matcher(cron, settings.tz, proxy.name, huey.storage)
-            decorate = huey.periodic_task(matcher, **proxy.options)
+            _check_runs_without_arguments(declaration)
+            matcher = cron_matcher(cron, settings.tz, declaration.name, huey.store)
+            decorate = huey.periodic_task(matcher, **declaration.options)
         else:
-            decorate = huey.task(**proxy.options)
-        proxy.wrapper = decorate(proxy.func)
-        tasks[proxy.name] = TaskInfo(proxy.name, proxy, cron, source if cron else None)
+            decorate = huey.task(**declaration.options)
+        app.tasks[declaration.name] = TaskInfo(
+            declaration.name, declaration, decorate(declaration.func), cron, source if cron else None
+        )
+    huey.settings = settings
     tracking.install(huey)
-    app = App(settings, huey, tasks)
-    _State.current = app
+    with _default_lock:
+        _built[:] = [ref for ref in _built if ref() is not None] + [weakref.ref(app)]
+        _latest[:] = [app]
     return app
 
 
-class _State:
-    current: App | None = None
+# Apps built in this process, oldest first, for plain calls of a task
+# (`send_invoice(42)` in a web app); weak, so an app nobody holds goes away,
+# but for the latest, which is what a script that built one means.
+_built: list[weakref.ref[App]] = []
+_latest: list[App] = []
+_default_lock = threading.Lock()
+_executing = threading.local()
 
 
-def current_app() -> App | None:
-    return _State.current
-
-
-def default_app() -> App:
-    "The app for code that runs outside the CLI (a web app calling a task)."
-    return _State.current or build_app(load_settings())
+def app_for(task: str) -> App:
+    "The latest app built in this process that has `task`; else one built from the config."
+    with _default_lock:
+        for ref in reversed(_built):
+            app = ref()
+            if app is not None and task in app.tasks:
+                return app
+        app = build_app(load_settings())
+        if task not in app.tasks:
+            raise UnknownTask(
+                f"{task} is not in the modules of {app.settings.path}; add its module to [taskctl] modules"
+            )
+        return app
 
 
 def settings() -> Settings:
-    "The settings of the running app, for task modules (`settings().section('github')`)."
-    return default_app().settings
+    """For task modules: the settings of the app running this task; outside a task,
+    of the latest app built in this process, else of the config."""
+    running = getattr(_executing, "settings", None)
+    if running is not None:
+        return running
+    with _default_lock:
+        if _latest:
+            return _latest[0].settings
+    return load_settings()
 
 
-def cron_matcher(expr: str, tz: tzinfo, task: str, storage: JobStorage) -> Any:
+def cron_matcher(expr: str, tz: tzinfo, task: str, store: Store) -> Any:
     """Huey's periodic check: does this minute (in the schedule's time zone) match
     `expr`, and has no run of `task` been queued in it yet? Huey checks on start and
     then every 60s, so a restart, or a second consumer, would otherwise run it twice."""
@@ -228,71 +285,16 @@ def cron_matcher(expr: str, tz: tzinfo, task: str, storage: JobStorage) -> Any:
         # Compare instants: Python's == is never true across zones for a time in the fold.
         if next(CronSim(expr, start)).timestamp() != minute.timestamp():
             return False
-        return not storage.enqueued_since(task, minute.timestamp())
+        return not store.enqueued_since(task, minute.timestamp())
 
     return matches
-
-
-def open_error(path: Path, exc: sqlite3.Error, busy_timeout: float) -> DatabaseError:
-    "A clear message for a database file SQLite cannot use."
-    text = str(exc)
-    if "locked" in text or "busy" in text:
-        return DatabaseError(
-            f"database {path} is locked by another process for more than {busy_timeout:g}s; "
-            "retry when it is done, or raise [taskctl] busy_timeout"
-        )
-    if "not a database" in text or "malformed" in text:
-        return DatabaseError(
-            f"{path} is not a SQLite database (left untouched); "
-            "point [taskctl] database at a new file or a taskctl database"
-        )
-    return DatabaseError(f"cannot open database {path}: {text}")
-
-
-def _open_huey(settings: Settings, create: bool) -> TaskctlHuey:
-    path = settings.database
-    if path.is_dir():
-        raise DatabaseError(f"database {path} is a directory; set [taskctl] database to a file path")
-    exists = path.exists()
-    try:
-        if exists:
-            _refuse_foreign(path)
-        elif create:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        return TaskctlHuey(
-            settings.name,
-            filename=str(path),
-            timeout=settings.busy_timeout,
-            synchronous=settings.synchronous,
-            lease=settings.lease,
-            create_tables=exists or create,  # no file is made until something is written
-        )
-    except sqlite3.Error as exc:
-        raise open_error(path, exc, settings.busy_timeout) from None
-    except OSError as exc:
-        raise DatabaseError(f"cannot create the folder for database {path}: {exc}") from None
-
-
-def _refuse_foreign(path: Path) -> None:
-    "Another program's SQLite database: taskctl must not add its tables to it."
-    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
-    try:
-        tables = {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    finally:
-        conn.close()
-    if tables and not tables & {"taskctl_jobs", "task", "kv", "schedule"}:
-        shown = ", ".join(sorted(tables)[:5])
-        raise DatabaseError(
-            f"{path} is another program's SQLite database (tables: {shown}); left untouched; "
-            "point [taskctl] database at a file of its own"
-        )
 
 
 def _import_tasks(settings: Settings) -> list[TaskProxy]:
     root = str(settings.root)
     if root not in sys.path:
         sys.path.insert(0, root)
-    proxies: list[TaskProxy] = []
+    declarations: list[TaskProxy] = []
     for name in settings.modules:
         try:
             module = importlib.import_module(name)
@@ -300,12 +302,12 @@ def _import_tasks(settings: Settings) -> list[TaskProxy]:
             raise TaskModuleError(
                 f"cannot import task module {name!r} (listed in {settings.path}): {type(exc).__name__}: {exc}"
             ) from None
-        proxies += [
+        declarations += [
             value
             for value in vars(module).values()
             if isinstance(value, TaskProxy) and value.func.__module__ == module.__name__
         ]
-    return proxies
+    return declarations
 
 
 def _config_schedules(settings: Settings, names: list[str]) -> dict[str, str]:
@@ -318,11 +320,11 @@ def _config_schedules(settings: Settings, names: list[str]) -> dict[str, str]:
     return resolved
 
 
-def _check_runs_without_arguments(proxy: TaskProxy) -> None:
+def _check_runs_without_arguments(declaration: TaskProxy) -> None:
     try:
-        inspect.signature(proxy.func).bind()
+        inspect.signature(declaration.func).bind()
     except TypeError:
         raise ConfigError(
-            f"{proxy.name} has required arguments, so it cannot run on a schedule; "
+            f"{declaration.name} has required arguments, so it cannot run on a schedule; "
             "give them defaults or drop its schedule"
         ) from None

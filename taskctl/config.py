@@ -38,7 +38,9 @@ class Retention:
 class Settings:
     path: Path
     modules: tuple[str, ...]
-    database: Path
+    database: Path  # the SQLite file; with Redis, the URL as a path (unused)
+    url: str | None = None  # redis:// or rediss://: the record lives in Redis
+    password_env: str | None = None  # the variable holding the Redis password (never stored)
     name: str = "taskctl"
     workers: int = 2
     worker_type: str = "thread"
@@ -54,6 +56,15 @@ class Settings:
     @property
     def root(self) -> Path:
         return self.path.parent
+
+    @property
+    def engine(self) -> str:
+        return "redis" if self.url else "sqlite"
+
+    @property
+    def location(self) -> str:
+        "Where the record is, as messages name it (a URL without its password)."
+        return redact(self.url) if self.url else str(self.database)
 
     @property
     def tz(self) -> tzinfo:
@@ -113,7 +124,9 @@ def _parse(path: Path, raw: dict[str, Any]) -> Settings:
         raise ConfigError(f"{path}: missing the [taskctl] table (with modules and database)")
     check = _Checker(path, table)
     modules = check.required("modules", list)
-    if not modules or not all(isinstance(m, str) and m for m in modules):
+    if not modules:
+        raise ConfigError(f"{path}: [taskctl] modules must not be empty: list the modules that hold your tasks")
+    if not all(isinstance(m, str) and m for m in modules):
         raise ConfigError(f"{path}: [taskctl] modules must be a list of module names")
     database = check.required("database", str)
     known = {
@@ -127,6 +140,7 @@ def _parse(path: Path, raw: dict[str, Any]) -> Settings:
         "lease",
         "poll_interval",
         "timezone",
+        "password_env",
     }
     unknown = sorted(set(table) - known)
     if unknown:
@@ -140,10 +154,16 @@ def _parse(path: Path, raw: dict[str, Any]) -> Settings:
                 f"{path}: [taskctl] timezone {timezone!r} is not a known time zone "
                 "(use 'local' or a name like 'Europe/Paris')"
             ) from None
+    url = _database_url(path, database)
+    password_env = check.optional("password_env", str, None)
+    if password_env and not url:
+        raise ConfigError(f"{path}: [taskctl] password_env is for a redis:// database")
     settings = Settings(
         path=path,
         modules=tuple(modules),
         database=(path.parent / Path(database).expanduser()).resolve(),
+        url=url,
+        password_env=password_env,
         name=check.optional("name", str, "taskctl"),
         workers=check.positive("workers", 2, integer=True),
         worker_type=check.choice("worker_type", WORKER_TYPES),
@@ -157,6 +177,37 @@ def _parse(path: Path, raw: dict[str, Any]) -> Settings:
         sections={k: v for k, v in raw.items() if k not in ("taskctl", "schedules", "retention")},
     )
     return settings
+
+
+REDIS_SCHEMES = ("redis", "rediss")
+
+
+def _database_url(path: Path, database: str) -> str | None:
+    "A redis:// URL, None for a SQLite path; any other scheme is a mistake, not a folder name."
+    scheme, sep, rest = database.partition("://")
+    if not sep:
+        return None
+    if scheme.lower() not in REDIS_SCHEMES:
+        raise ConfigError(
+            f"{path}: [taskctl] database {redact(database)!r}: unknown scheme {scheme!r}; "
+            "use a SQLite file path, or redis://host:6379/0 (rediss:// for TLS)"
+        )
+    if "@" in rest.split("/", 1)[0] and ":" in rest.split("@", 1)[0]:
+        raise ConfigError(
+            f"{path}: [taskctl] database has a password in it; keep it out of the config: "
+            'set password_env = "REDIS_PASSWORD" and put the password in that variable'
+        )
+    return database
+
+
+def redact(url: str) -> str:
+    "A URL as it may be shown: without a password."
+    scheme, sep, rest = url.partition("://")
+    netloc, slash, tail = rest.partition("/")
+    if "@" in netloc:
+        user, _, host = netloc.rpartition("@")
+        netloc = f"{user.split(':', 1)[0]}:***@{host}" if ":" in user else netloc
+    return f"{scheme}{sep}{netloc}{slash}{tail}"
 
 
 def _schedules(path: Path, table: Any) -> dict[str, str]:

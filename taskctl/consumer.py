@@ -11,7 +11,6 @@ from typing import Any
 
 from huey.consumer import Consumer, ConsumerStopped
 
-from taskctl import recovery
 from taskctl.app import App
 
 logger = logging.getLogger("taskctl.consumer")
@@ -52,7 +51,7 @@ def run_consumer(
             health_ts = consumer.loop(health_ts)
             if not burst:
                 continue
-            if app.huey.busy() or not app.storage.is_idle():
+            if app.huey.busy() or not app.store.is_idle():
                 idle_since = None
             elif idle_since is None:
                 idle_since = time.monotonic()
@@ -100,8 +99,8 @@ class Heartbeat(threading.Thread):
     def beat(self) -> None:
         children = [p.pid for p in self._worker_processes() if p.pid is not None and p.is_alive()]
         try:
-            recovery.renew_leases(self.app.storage, [os.getpid(), *children])
-            found = recovery.recover_lost(self.app.storage)
+            self.app.store.renew_leases([os.getpid(), *children])
+            found = self.app.store.recover_lost()
         except Exception:
             logger.exception("Heartbeat failed; will try again.")
             return

@@ -1,14 +1,16 @@
 """`@task` and `@periodic`: what task modules import.
 
 Task modules are imported before (or without) a Huey app, so the decorators
-only describe the task. app.py binds each one to the Huey instance it builds
-from the config; after that, calling the task enqueues it, as in Huey, and
-`.func` is the plain function for tests.
+only declare the task, and a declaration never changes. Each app that app.py
+builds binds the declarations of its modules to its own Huey; calling a task
+(or `.schedule()`, `.s()`, `.revoke()`...) enqueues it through the latest app
+that has it, as in Huey, and `.func` is the plain function for tests.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, overload
 
 if TYPE_CHECKING:  # importing taskctl must not import Huey (web apps read results only)
@@ -16,16 +18,21 @@ if TYPE_CHECKING:  # importing taskctl must not import Huey (web apps read resul
 
 
 class TaskProxy:
-    """A task function as declared in a module; behaves like Huey's TaskWrapper once bound."""
+    """A task function as declared in a module; behaves like Huey's TaskWrapper."""
 
-    def __init__(self, func: Callable[..., Any], options: dict[str, Any], cron: str | None = None):
-        self.func = func
-        self.options = options
-        self.cron = cron
-        self.wrapper: TaskWrapper | None = None
-        self.__doc__ = func.__doc__
-        self.__name__ = func.__name__
-        self.__module__ = func.__module__
+    def __init__(self, func: Callable[..., Any], options: Mapping[str, Any], cron: str | None = None):
+        for attr, value in (
+            ("func", func),
+            ("options", MappingProxyType(dict(options))),
+            ("cron", cron),
+            ("__doc__", func.__doc__),
+            ("__name__", func.__name__),
+            ("__module__", func.__module__),
+        ):
+            object.__setattr__(self, attr, value)
+
+    def __setattr__(self, attr: str, value: Any) -> None:
+        raise AttributeError(f"{self!r} is a declaration and does not change; apps hold their own bindings")
 
     @property
     def name(self) -> str:
@@ -33,19 +40,17 @@ class TaskProxy:
         return f"{self.func.__module__}.{self.options.get('name') or self.func.__name__}"
 
     def bound(self) -> TaskWrapper:
-        if self.wrapper is None:
-            from taskctl.app import default_app
+        "This task in the app a plain call goes to (the CLI's, else one built from the config)."
+        from taskctl.app import app_for  # at call time only: declaring a task needs no app
 
-            default_app()
-        assert self.wrapper is not None, f"{self.name} is not in the config's modules"
-        return self.wrapper
+        return app_for(self.name).wrapper(self.name)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.bound()(*args, **kwargs)
 
     def __getattr__(self, attr: str) -> Any:
         # schedule(), s(), revoke()... come from Huey's TaskWrapper.
-        if attr.startswith("__") or attr in ("func", "options", "cron", "wrapper"):
+        if attr.startswith("__"):
             raise AttributeError(attr)
         return getattr(self.bound(), attr)
 

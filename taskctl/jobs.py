@@ -1,4 +1,7 @@
-"""Jobs as the CLI asks for them: parse a call, enqueue it, wait for it, take a snapshot."""
+"""Jobs as the CLI asks for them: parse a call, enqueue it, wait for it, take a snapshot.
+
+Engine-neutral: it talks to an app's store and record, never to SQL or Redis.
+"""
 
 from __future__ import annotations
 
@@ -13,11 +16,10 @@ from huey.constants import EmptyData
 from huey.utils import Error
 
 from taskctl.app import App, TaskInfo
+from taskctl.engines.base import Record
 from taskctl.errors import JobFailed, UnknownTask, UsageError, WaitTimeout
-from taskctl.registry import JobRegistry
-from taskctl.stats import task_stats
-from taskctl.storage import FINAL
-from taskctl.times import iso
+from taskctl.model import Job, Snapshot, State, Upcoming
+from taskctl.stats import TaskStats, task_stats
 
 _KWARG = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=(.*)$", re.DOTALL)
 
@@ -53,10 +55,10 @@ def parse_call(tokens: list[str]) -> tuple[list[Any], dict[str, Any]]:
 def check_call(info: TaskInfo, args: list[Any], kwargs: dict[str, Any]) -> None:
     "Refuse a call the task function cannot take, before it reaches the queue."
     try:
-        signature = inspect.signature(info.proxy.func)
+        signature = inspect.signature(info.func)
     except (TypeError, ValueError):
         return
-    params = [p for p in signature.parameters.values() if p.name != "task" or not info.proxy.options.get("context")]
+    params = [p for p in signature.parameters.values() if p.name != "task" or not info.options.get("context")]
     signature = signature.replace(parameters=params)
     takes = ", ".join(_describe(p) for p in params) or "no arguments"
     open_kwargs = any(p.kind is p.VAR_KEYWORD for p in params)
@@ -95,16 +97,16 @@ def enqueue(
     return job.id
 
 
-def wait_for(app: App, registry: JobRegistry, job_id: str, timeout: float) -> Any:
+def wait_for(app: App, record: Record, job_id: str, timeout: float) -> Any:
     "Wait for a job to finish; its return value, or JobFailed / WaitTimeout."
     deadline = time.monotonic() + timeout
     pause = 0.02
     while True:
-        job = registry.job(job_id)
-        if job and job["state"] in FINAL:
+        job = record.job(job_id)
+        if job and job.state.final:
             break
         if time.monotonic() >= deadline:
-            state = job["state"] if job else "unknown"
+            state = job.state.value if job else "unknown"
             hint = (
                 f"see `taskctl show {job_id[:8]}`"
                 if state == "running"
@@ -113,62 +115,51 @@ def wait_for(app: App, registry: JobRegistry, job_id: str, timeout: float) -> An
             raise WaitTimeout(f"job {job_id} is still {state} after {timeout:g}s; {hint}")
         time.sleep(pause)
         pause = min(pause * 1.5, 0.5)
-    if job["state"] != "succeeded":
-        reason = job["error"] or job["state"]
-        raise JobFailed(f"job {job_id} ({job['task']}) {job['state']}: {reason}")
-    value = app.storage.peek_result(job_id)
+    if job.state is not State.SUCCEEDED:
+        raise JobFailed(f"job {job_id} ({job.task}) {job.state}: {job.error or job.state}")
+    value = app.store.peek_result(job_id)
     if value is not EmptyData and not isinstance(value, Error):
         app.huey.delete(job_id)  # read once, like Huey's Result.get()
         return value
-    cached = registry.result(job["task"])
-    return cached["value"] if cached and cached["job_id"] == job_id else None
+    cached = record.result(job.task) if job.task else None
+    return cached.value if cached and cached.job_id == job_id else None
 
 
-def snapshot(app: App, registry: JobRegistry, limit: int, now: float | None = None) -> dict[str, Any]:
-    "Everything `status` shows, as plain data (the JSON of `status --json`)."
+def snapshot(app: App, record: Record, limit: int, now: float | None = None) -> Snapshot:
+    "Everything `status` shows, read in bounded queries."
     now = time.time() if now is None else now
-    tz = app.settings.tz
-    running = registry.running(limit)
-    for job in running:
-        started = datetime.fromisoformat(job["started_at"]).timestamp()
-        job["elapsed"] = round(now - started, 3)
-    scheduled = registry.scheduled(limit)
     moment = datetime.fromtimestamp(now, UTC)
-    upcoming = [_periodic_entry(info, app.next_run(info, moment), tz) for info in app.periodic()]
+    upcoming = [Upcoming(info.name, info.cron or "", _epoch(app.next_run(info, moment))) for info in app.periodic()]
     # Periodic tasks are few, and always shown: --limit is for jobs.
-    scheduled = sorted(scheduled + upcoming, key=lambda job: job["eta"] or "")
-    return {
-        "counts": registry.counts(),
-        "queued": registry.queued(limit),
-        "scheduled": scheduled,
-        "running": running,
-        "failed": registry.failed(limit),
-        "results": cached_results(registry, None, now),
-    }
+    scheduled: list[Job | Upcoming] = [*record.scheduled(limit), *upcoming]
+    scheduled.sort(key=lambda job: job.eta if job.eta is not None else float("inf"))
+    return Snapshot(
+        now=now,
+        counts=record.counts(),
+        queued=record.queued(limit),
+        scheduled=scheduled,
+        running=record.running(limit),
+        failed=record.failed(limit),
+        results=record.results(),
+    )
 
 
-def cached_results(registry: JobRegistry, limit: int | None = None, now: float | None = None) -> list[dict[str, Any]]:
-    "The latest success of each task, with its age in seconds."
-    now = time.time() if now is None else now
-    results = registry.results(limit)
-    for result in results:
-        result["age"] = round(now - result.pop("computed_at_epoch"), 3)
-    return results
+def stored_result(app: App, record: Record, job: Job) -> tuple[bool, Any]:
+    """A succeeded job's whole value while one is kept: the cached result if the
+    job is still its task's latest, else Huey's unread copy. (False, None) if none."""
+    if job.state is not State.SUCCEEDED:
+        return False, None
+    cached = record.result(job.task) if job.task else None
+    if cached and cached.job_id == job.id:
+        return True, cached.value
+    value = app.store.peek_result(job.id)
+    # Not an Error: Huey keeps a failed attempt's when the retry returns None.
+    if value is not EmptyData and not isinstance(value, Error):
+        return True, value
+    return False, None
 
 
-def add_stored_result(app: App, registry: JobRegistry, job: dict[str, Any]) -> None:
-    """A succeeded job's whole value, as `result`, while one is kept: the cached
-    result if the job is still its task's latest, else Huey's unread copy."""
-    if job["state"] != "succeeded":
-        return
-    cached = registry.result(job["task"]) if job["task"] else None
-    if cached and cached["job_id"] == job["id"]:
-        job["result"] = cached["value"]
-    elif (value := app.storage.peek_result(job["id"])) is not EmptyData and not isinstance(value, Error):
-        job["result"] = value  # not an Error: Huey keeps a failed attempt's when the retry returns None
-
-
-def task_name(app: App, registry: JobRegistry, name: str | None) -> str | None:
+def task_name(app: App, record: Record, name: str | None) -> str | None:
     """A registered task by full name or suffix, or a task that is only in the record
     now; None (no --task) stays None, "" is an unknown task."""
     if name is None:
@@ -176,44 +167,16 @@ def task_name(app: App, registry: JobRegistry, name: str | None) -> str | None:
     try:
         return app.resolve(name).name
     except UnknownTask:
-        if registry.has_task(name):
+        if record.has_task(name):
             return name
         raise
 
 
-def stats(
-    app: App, registry: JobRegistry, window: float, task: str | None = None, now: float | None = None
-) -> list[dict[str, Any]]:
+def stats(record: Record, window: float, task: str | None = None, now: float | None = None) -> list[TaskStats]:
     "`taskctl stats`: per task over the last `window` seconds."
     now = time.time() if now is None else now
-    rows = task_stats(registry.finished_since(now - window, task), now - window, now)
-    for row in rows:
-        row["last_run"] = iso(row.pop("last_run_epoch"), app.settings.tz)
-    return rows
+    return task_stats(record.finished_since(now - window, task), now - window, now)
 
 
-def _periodic_entry(info: TaskInfo, when: datetime | None, tz: Any) -> dict[str, Any]:
-    "The next run of a periodic task: not a job yet, so it has no id."
-    eta = iso(when.timestamp(), tz) if when else None
-    return {
-        "id": None,
-        "task": info.name,
-        "state": "periodic",
-        "schedule": info.cron,
-        "args": [],
-        "kwargs": {},
-        "priority": None,
-        "eta": eta,
-        "enqueued_at": None,
-        "started_at": None,
-        "finished_at": None,
-        "duration": None,
-        "attempts": 0,
-        "worker": None,
-        "error": None,
-        "error_type": None,
-        "traceback": None,
-        "result_preview": None,
-        "retry_of": None,
-        "retried_as": None,
-    }
+def _epoch(moment: datetime | None) -> float | None:
+    return moment.timestamp() if moment else None

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
-from datetime import datetime
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from rich import box
@@ -20,6 +20,8 @@ from rich.syntax import Syntax
 from rich.table import Column, Table
 from rich.text import Text
 
+from taskctl.model import Attempt, CachedResult, Job, Snapshot, State, TaskSummary, Upcoming, iso
+from taskctl.stats import TaskStats
 from taskctl.times import human_duration
 
 # C0 and C1 controls, and the bidirectional overrides that can reorder what a line seems to say.
@@ -52,11 +54,11 @@ def literal(value: Any) -> str:
     return _CONTROL.sub(lambda m: repr(m[0])[1:-1], text.replace("\t", "    "))
 
 
-def short_time(stamp: str | None) -> str:
-    "An ISO time as tables show it: the time alone when it is today, else date and time."
-    if not stamp:
+def short_time(epoch: float | None, tz: tzinfo | None = None) -> str:
+    "A time as tables show it, in `tz`: the time alone when it is today, else date and time."
+    if epoch is None:
         return ""
-    moment = datetime.fromisoformat(stamp)
+    moment = datetime.fromtimestamp(epoch, UTC).astimezone(tz)
     if moment.date() == datetime.now(moment.tzinfo).date():
         return moment.strftime("%H:%M:%S")
     return moment.strftime("%Y-%m-%d %H:%M")
@@ -67,13 +69,14 @@ def short_id(job_id: str | None) -> Text:
     return Text(job_id[:8], style="bold") if job_id else Text("—", style="dim")
 
 
-def state_text(state: str) -> Text:
-    return Text(state, style=STATE_STYLES.get(state, ""))
+def state_text(state: State | str) -> Text:
+    name = state.value if isinstance(state, State) else state
+    return Text(name, style=STATE_STYLES.get(name, ""))
 
 
-def call_text(job: dict[str, Any]) -> Text:
-    parts = [json.dumps(a, default=str) for a in job["args"]]
-    parts += [f"{k}={json.dumps(v, default=str)}" for k, v in job["kwargs"].items()]
+def call_text(job: Job) -> Text:
+    parts = [json.dumps(a, default=str) for a in job.args]
+    parts += [f"{k}={json.dumps(v, default=str)}" for k, v in (job.kwargs or {}).items()]
     return plain(" ".join(parts), limit=40)
 
 
@@ -131,126 +134,155 @@ def _cell_width(cell: Any) -> int:
     return cell.cell_len if isinstance(cell, Text) else len(str(cell))
 
 
-def counts_line(counts: dict[str, int]) -> Text:
+def counts_line(counts: dict[State, int]) -> Text:
     "One line of counts by state: `queued 3 · running 1 · failed 0 ...`."
     line = Text("Jobs: ", style="bold")
-    for i, (state, count) in enumerate(counts.items()):
+    for i, state in enumerate(State):
+        count = counts.get(state, 0)
         if i:
             line.append(" · ", style="dim")
-        line.append(f"{state} ", style=STATE_STYLES.get(state, ""))
+        line.append(f"{state} ", style=STATE_STYLES.get(state.value, ""))
         line.append(str(count), style="bold" if count else "dim")
     return line
 
 
 def jobs_table(
-    title: str, jobs: list[dict[str, Any]], kind: str, total: int | None = None, width: int | None = None
+    title: str,
+    jobs: Sequence[Job | Upcoming],
+    kind: str,
+    total: int | None = None,
+    width: int | None = None,
+    tz: tzinfo | None = None,
+    now: float = 0.0,
 ) -> RenderableType:
     if not jobs:
         return Text(f"{title}: none", style="dim")
     columns = {
-        "queued": ("id", "task", "args", "priority", "enqueued"),
+        "queued": ("id", "task", "args", "priority", "enqueued", "runs at"),
         "scheduled": ("id", "task", "args", "state", "runs at", "last error"),
         "running": ("id", "task", "args", "worker", "started", "elapsed", "attempts"),
         "failed": ("id", "task", "error", "attempts", "failed at"),
     }[kind]
     table = _table(title, *columns)
     for job in jobs:
-        table.add_row(*_job_cells(job, kind))
-    _more(table, sum(1 for job in jobs if job["id"]), total)
+        table.add_row(*_job_cells(job, kind, tz, now))
+    _more(table, sum(1 for job in jobs if isinstance(job, Job)), total)
+    if kind == "queued" and not any(isinstance(job, Job) and job.eta for job in jobs):
+        table.columns = [c for c in table.columns if c.header != "runs at"]
     return _fit(table, width)
 
 
-def _job_cells(job: dict[str, Any], kind: str) -> Iterable[RenderableType]:
-    job_id = short_id(job["id"])
-    task = plain(job["task"] or "?", limit=40)
+def _job_cells(job: Job | Upcoming, kind: str, tz: tzinfo | None, now: float) -> Iterable[RenderableType]:
+    task = plain(job.task or "?", limit=40)
+    if isinstance(job, Upcoming):
+        schedule = Text(job.schedule, style="dim", no_wrap=True)
+        return short_id(None), task, schedule, state_text("periodic"), short_time(job.eta, tz), ""
+    job_id = short_id(job.id)
     if kind == "queued":
-        return job_id, task, call_text(job), str(job["priority"] or 0), short_time(job["enqueued_at"])
+        return (
+            job_id,
+            task,
+            call_text(job),
+            str(job.priority or 0),
+            short_time(job.enqueued_at, tz),
+            short_time(job.eta, tz),
+        )
     if kind == "scheduled":
-        args = Text(job["schedule"], style="dim", no_wrap=True) if job["state"] == "periodic" else call_text(job)
-        error = plain(job["error"] or "", limit=40, style="red")
-        return job_id, task, args, state_text(job["state"]), short_time(job["eta"]), error
+        error = plain(job.error or "", limit=40, style="red")
+        return job_id, task, call_text(job), state_text(job.state), short_time(job.eta, tz), error
     if kind == "running":
         return (
             job_id,
             task,
             call_text(job),
-            plain(job["worker"] or "", limit=40),
-            short_time(job["started_at"]),
-            human_duration(job.get("elapsed")),
-            str(job["attempts"]),
+            plain(job.worker or "", limit=40),
+            short_time(job.started_at, tz),
+            human_duration(job.elapsed(now)),
+            str(job.attempts),
         )
-    error = plain(job["error"] or "", limit=60, style="red")
-    if job.get("retried_as"):
-        error.append(f" (retried as {job['retried_as'][:8]})", style="dim")
-    return job_id, task, error, str(job["attempts"]), short_time(job["finished_at"])
+    error = plain(job.error or "", limit=60, style="red")
+    if job.retried_as:
+        error.append(f" (retried as {job.retried_as[:8]})", style="dim")
+    return job_id, task, error, str(job.attempts), short_time(job.finished_at, tz)
 
 
-def results_table(results: list[dict[str, Any]], total: int | None = None, width: int | None = None) -> RenderableType:
+def results_table(
+    results: list[CachedResult], total: int | None = None, width: int | None = None, tz: tzinfo | None = None,
+    now: float = 0.0,
+) -> RenderableType:  # fmt: skip
     if not results:
         return Text("Cached results: none yet", style="dim")
     table = _table("Cached results (latest success of each task)", "task", "computed at", "age", "took", "value")
     for result in results:
         table.add_row(
-            plain(result["task"], limit=40),
-            short_time(result["computed_at"]),
-            human_duration(result.get("age")),
-            human_duration(result["duration"]),
-            plain(json.dumps(result["value"], default=str, ensure_ascii=False), limit=60),
+            plain(result.task, limit=40),
+            short_time(result.computed_at, tz),
+            human_duration(result.age(now)),
+            human_duration(result.duration),
+            plain(json.dumps(result.value, default=str, ensure_ascii=False), limit=60),
         )
     _more(table, len(results), total)
     return _fit(table, width)
 
 
-def status_view(snapshot: dict[str, Any], zone: str = "", width: int | None = None) -> RenderableType:
+def status_view(
+    snapshot: Snapshot, zone: str = "", width: int | None = None, tz: tzinfo | None = None
+) -> RenderableType:
     "The whole `status` screen; the same builder can feed rich's Live."
-    counts = snapshot["counts"]
+    counts, now = snapshot.counts, snapshot.now
     return Group(
         counts_line(counts),
         Text(f"Times are in {zone}." if zone else "", style="dim"),
-        jobs_table("Running", snapshot["running"], "running", counts["running"], width),
-        jobs_table("Queued", snapshot["queued"], "queued", counts["queued"], width),
-        jobs_table("Scheduled", snapshot["scheduled"], "scheduled", counts["scheduled"] + counts["retrying"], width),
-        jobs_table("Failed", snapshot["failed"], "failed", counts["failed"], width),
-        results_table(snapshot["results"], width=width),
+        jobs_table("Running", snapshot.running, "running", counts[State.RUNNING], width, tz, now),
+        jobs_table("Queued", snapshot.queued, "queued", counts[State.QUEUED], width, tz, now),
+        jobs_table(
+            "Scheduled", snapshot.scheduled, "scheduled", counts[State.SCHEDULED] + counts[State.RETRYING], width, tz
+        ),
+        jobs_table("Failed", snapshot.failed, "failed", counts[State.FAILED], width, tz),
+        results_table(snapshot.results, width=width, tz=tz, now=now),
     )
 
 
-def tasks_table(rows: list[dict[str, Any]], total: int | None = None, width: int | None = None) -> RenderableType:
+def tasks_table(
+    rows: list[TaskSummary], total: int | None = None, width: int | None = None, tz: tzinfo | None = None
+) -> RenderableType:
     if not rows:
         return Text("No tasks registered: check [taskctl] modules in the config", style="yellow")
     table = _table("Tasks", "task", "kind", "schedule", "next run", "retries", "timeout", "last run", "outcome", "took")
     for row in rows:
-        last = row.get("last_run") or {}
+        last = row.last_run
         table.add_row(
-            plain(row["name"], limit=None),
-            row["kind"],
-            row["schedule"] or "",
-            short_time(row["next_run"]),
-            str(row["retries"]),
-            human_duration(row["timeout"]) if row["timeout"] else "",
-            short_time(last.get("finished_at")),
-            state_text(last["state"]) if last else "",
-            human_duration(last.get("duration")),
+            plain(row.name, limit=None),
+            row.kind,
+            row.schedule or "",
+            short_time(row.next_run, tz),
+            str(row.retries),
+            human_duration(row.timeout) if row.timeout else "",
+            short_time(last.finished_at, tz) if last else "",
+            state_text(last.state) if last else "",
+            human_duration(last.duration) if last else "",
         )
     _more(table, len(rows), total)
     return _fit(table, width)
 
 
-def history_table(jobs: list[dict[str, Any]], more: bool = False, width: int | None = None) -> RenderableType:
+def history_table(
+    jobs: list[Job], more: bool = False, width: int | None = None, tz: tzinfo | None = None
+) -> RenderableType:
     "Finished jobs, newest first; `more` when --limit held some back."
     if not jobs:
         return Text("History: no finished jobs match", style="dim")
     table = _table("History (newest first)", "id", "task", "state", "finished", "took", "attempts", "result / error")
     for job in jobs:
-        outcome = plain(job["error"], style="red") if job["error"] and job["state"] != "succeeded" else None
+        outcome = plain(job.error, style="red") if job.error and job.state is not State.SUCCEEDED else None
         table.add_row(
-            short_id(job["id"]),
-            plain(job["task"] or "?", limit=40),
-            state_text(job["state"]),
-            short_time(job["finished_at"]),
-            human_duration(job["duration"]),
-            str(job["attempts"]),
-            outcome or plain(job["result_preview"] or ""),
+            short_id(job.id),
+            plain(job.task or "?", limit=40),
+            state_text(job.state),
+            short_time(job.finished_at, tz),
+            human_duration(job.duration),
+            str(job.attempts),
+            outcome or plain(job.result_preview or ""),
         )
     if more:
         table.caption = f"newest {len(jobs)} shown; raise --limit to see more"
@@ -269,7 +301,7 @@ def sparkline(runs: list[int], failures: list[int]) -> Text:
 
 
 def stats_table(
-    rows: list[dict[str, Any]], window: str, more: bool = False, width: int | None = None
+    rows: list[TaskStats], window: str, more: bool = False, width: int | None = None, tz: tzinfo | None = None
 ) -> RenderableType:
     if not rows:
         return Text(f"No job finished in the last {window}", style="dim")
@@ -279,18 +311,18 @@ def stats_table(
     )  # fmt: skip
     for row in rows:
         table.add_row(
-            plain(row["task"], limit=40),
-            f"{row['runs']:,}",
-            Text(f"{row['failures']:,}", style="red" if row["failures"] else "dim"),
-            f"{row['failure_rate'] * 100:.1f}",
-            human_duration(row["p50"]),
-            human_duration(row["p95"]),
-            human_duration(row["max"]),
-            short_time(row["last_run"]),
-            state_text(row["last_outcome"]),
-            sparkline(row["runs_by_bucket"], row["failures_by_bucket"]),
+            plain(row.task, limit=40),
+            f"{row.runs:,}",
+            Text(f"{row.failures:,}", style="red" if row.failures else "dim"),
+            f"{row.failure_rate * 100:.1f}",
+            human_duration(row.p50),
+            human_duration(row.p95),
+            human_duration(row.max),
+            short_time(row.last_run, tz),
+            state_text(row.last_outcome),
+            sparkline(list(row.runs_by_bucket), list(row.failures_by_bucket)),
         )
-    table.caption = f"runs over time: {len(rows[0]['runs_by_bucket'])} bars, oldest on the left; red: a failure"
+    table.caption = f"runs over time: {len(rows[0].runs_by_bucket)} bars, oldest on the left; red: a failure"
     if more:
         table.caption += "; more tasks with a higher --limit"
     table.caption_justify = "left"
@@ -300,31 +332,38 @@ def stats_table(
     return table
 
 
-def job_detail(job: dict[str, Any], attempts: list[dict[str, Any]], width: int | None = None) -> RenderableType:
-    "Everything about one job, every value whole."
+def job_detail(
+    job: Job,
+    attempts: list[Attempt],
+    result: tuple[bool, Any] = (False, None),
+    width: int | None = None,
+    tz: tzinfo | None = None,
+    now: float = 0.0,
+) -> RenderableType:
+    "Everything about one job, every value whole; `result` is (kept?, the whole value)."
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold", no_wrap=True)
     grid.add_column(overflow="fold")
     fields: list[tuple[str, Any]] = [
-        ("id", Text(job["id"])),
-        ("task", Text(literal(job["task"] or "?"))),
-        ("state", state_text(job["state"])),
-        ("args", _json_text(job["args"], compact_up_to=80)),
-        ("kwargs", _json_text(job["kwargs"], compact_up_to=80)),
-        ("priority", str(job["priority"])),
-        ("runs at", job["eta"] if job["state"] in ("scheduled", "retrying") else None),
-        ("enqueued", job["enqueued_at"]),
-        ("first start", attempts[0]["started_at"] if len(attempts) > 1 else None),
-        ("started", job["started_at"]),
-        ("finished", job["finished_at"]),
-        ("took", human_duration(job["duration"]) + (" (the last attempt)" if len(attempts) > 1 else "")),
-        ("elapsed", human_duration(job.get("elapsed"))),
-        ("attempts", str(job["attempts"])),
-        ("worker", job["worker"] and Text(literal(job["worker"]))),
-        ("retry of", job["retry_of"]),
-        ("retried as", job["retried_as"]),
-        _result_field(job),
-        ("error", job["error"] and Text(literal(job["error"]), style="red")),
+        ("id", Text(job.id)),
+        ("task", Text(literal(job.task or "?"))),
+        ("state", state_text(job.state)),
+        ("args", _json_text(list(job.args), compact_up_to=80)),
+        ("kwargs", _json_text(job.kwargs or {}, compact_up_to=80)),
+        ("priority", str(job.to_json()["priority"])),
+        ("runs at", iso(job.eta, tz) if job.state.waiting else None),
+        ("enqueued", iso(job.enqueued_at, tz)),
+        ("first start", iso(attempts[0].started_at, tz) if len(attempts) > 1 else None),
+        ("started", iso(job.started_at, tz)),
+        ("finished", iso(job.finished_at, tz)),
+        ("took", human_duration(job.duration) + (" (the last attempt)" if len(attempts) > 1 else "")),
+        ("elapsed", human_duration(job.elapsed(now))),
+        ("attempts", str(job.attempts)),
+        ("worker", job.worker and Text(literal(job.worker))),
+        ("retry of", job.retry_of),
+        ("retried as", job.retried_as),
+        _result_field(job, result),
+        ("error", job.error and Text(literal(job.error), style="red")),
     ]
     for name, value in fields:
         if value not in (None, ""):
@@ -334,33 +373,34 @@ def job_detail(job: dict[str, Any], attempts: list[dict[str, Any]], width: int |
         table = _table("Attempts", "#", "started", "finished", "took", "worker", "outcome", "error")
         for attempt in attempts:
             table.add_row(
-                str(attempt["attempt"]),
-                short_time(attempt["started_at"]),
-                short_time(attempt["finished_at"]),
-                human_duration(attempt["duration"]),
-                plain(attempt["worker"] or "", limit=40),
-                state_text(attempt["outcome"]),
-                plain(attempt["error"] or "", limit=None, style="red"),
+                str(attempt.attempt),
+                short_time(attempt.started_at, tz),
+                short_time(attempt.finished_at, tz),
+                human_duration(attempt.duration),
+                plain(attempt.worker or "", limit=40),
+                state_text(attempt.outcome.value),
+                plain(attempt.error or "", limit=None, style="red"),
             )
         parts += [Text(), _fit(table, width)]
     parts += _tracebacks(attempts, job)
     return Group(*parts)
 
 
-def _result_field(job: dict[str, Any]) -> tuple[str, Any]:
+def _result_field(job: Job, result: tuple[bool, Any]) -> tuple[str, Any]:
     "The whole value when it is still stored, else the record's preview (cut at 200 characters)."
-    if "result" in job:
-        return "result", _json_text(job["result"], compact_up_to=80)
-    if job["result_preview"] is None:
+    kept, value = result
+    if kept:
+        return "result", _json_text(value, compact_up_to=80)
+    if job.result_preview is None:
         return "result", None
-    return "result (preview)", Text(literal(job["result_preview"]))
+    return "result (preview)", Text(literal(job.result_preview))
 
 
-def _tracebacks(attempts: list[dict[str, Any]], job: dict[str, Any]) -> list[RenderableType]:
+def _tracebacks(attempts: list[Attempt], job: Job) -> list[RenderableType]:
     "Each failed attempt's traceback, once: a repeat says which attempt it matches."
-    found = [(a["attempt"], a["traceback"]) for a in attempts if a["traceback"]]
-    if not found and job["traceback"]:
-        found = [(job["attempts"], job["traceback"])]
+    found = [(a.attempt, a.traceback) for a in attempts if a.traceback]
+    if not found and job.traceback:
+        found = [(job.attempts, job.traceback)]
     parts: list[RenderableType] = []
     seen: dict[str, int] = {}
     for number, traceback in found:
@@ -375,15 +415,15 @@ def _tracebacks(attempts: list[dict[str, Any]], job: dict[str, Any]) -> list[Ren
     return parts
 
 
-def result_detail(result: dict[str, Any]) -> RenderableType:
+def result_detail(result: CachedResult, tz: tzinfo | None = None, now: float = 0.0) -> RenderableType:
     "One cached result: where it came from, then the whole value, pretty-printed."
     header = Text.assemble(
-        (result["task"], "bold"),
-        f"  computed {result['computed_at']} (age {human_duration(result.get('age'))}), ",
-        f"took {human_duration(result['duration'])}, job {result['job_id']}",
+        (result.task, "bold"),
+        f"  computed {iso(result.computed_at, tz)} (age {human_duration(result.age(now))}), ",
+        f"took {human_duration(result.duration)}, job {result.job_id}",
         style="",
     )
-    return Group(header, _json_text(result["value"]))
+    return Group(header, _json_text(result.value))
 
 
 def _json_text(value: Any, compact_up_to: int = 0) -> Text:

@@ -14,16 +14,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from taskctl.config import load_settings
+from taskctl.config import Settings, load_settings
 from taskctl.errors import DatabaseError
 
 
-class CachedResult(NamedTuple):
+class LatestResult(NamedTuple):
     value: Any
-    computed_at: datetime
+    computed_at: datetime  # aware, in UTC
     task: str
     job_id: str
     duration: float | None
+
+
+CachedResult = LatestResult  # the name of releases before 2026-11-30
 
 
 def latest_result(
@@ -32,27 +35,27 @@ def latest_result(
     config: str | Path | None = None,
     database: str | Path | None = None,
     queue: str = "taskctl",
-) -> CachedResult | None:
+) -> LatestResult | None:
     """The latest successful result of `task` (full name or unique suffix), or None
-    if it has not succeeded yet. The database comes from `database` (with
-    `queue`, the config's [taskctl] name), else from the config (`config`,
-    $TASKCTL_CONFIG, ./config.toml)."""
-    from taskctl.registry import SqliteRegistry
+    if it has not succeeded yet. The record is found from `database` (a SQLite
+    path or a redis:// URL, with `queue`, the config's [taskctl] name), else from
+    the config (`config`, $TASKCTL_CONFIG, ./config.toml)."""
+    from taskctl.engines import open_record
 
-    if database is not None:
-        path = Path(database)
-    else:
+    if database is None:
         settings = load_settings(config)
-        path, queue = settings.database, settings.name
-    if not path.is_file():
-        raise DatabaseError(f"database {path} does not exist yet; start the consumer first")
+    else:
+        url = str(database) if "://" in str(database) else None
+        settings = Settings(Path.cwd(), (), Path(database).resolve() if url is None else Path(), url=url, name=queue)
+    if settings.engine == "sqlite" and not settings.database.is_file():
+        raise DatabaseError(f"database {settings.database} does not exist yet; start the consumer first")
     try:
-        row = SqliteRegistry.read_only(path, queue).result(task)
+        found = open_record(settings, read_only=True).result(task)
     except sqlite3.OperationalError as exc:
         if "no such table" in str(exc):
             return None
         raise
-    if row is None:
+    if found is None:
         return None
-    computed_at = datetime.fromtimestamp(row["computed_at_epoch"], UTC)
-    return CachedResult(row["value"], computed_at, row["task"], row["job_id"], row["duration"])
+    computed_at = datetime.fromtimestamp(found.computed_at, UTC)
+    return LatestResult(found.value, computed_at, found.task, found.job_id, found.duration)

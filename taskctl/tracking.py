@@ -15,7 +15,8 @@ from typing import Any
 from huey import signals
 from huey.api import Huey, Task
 
-from taskctl.storage import JobStorage
+from taskctl.engines.base import Store
+from taskctl.model import State
 
 logger = logging.getLogger("taskctl.tracking")
 
@@ -33,7 +34,7 @@ def record_escaped(huey: Huey, task: Task, exc: BaseException) -> None:
 
 
 def install(huey: Huey) -> None:
-    storage: JobStorage = huey.storage
+    storage: Store = huey.storage
 
     @huey.post_execute(name="taskctl.record")
     def record_outcome(task: Task, value: Any, exc: BaseException | None) -> None:
@@ -53,7 +54,7 @@ def install(huey: Huey) -> None:
 
     @huey.signal(signals.SIGNAL_REVOKED, signals.SIGNAL_EXPIRED)
     def record_skipped(signal: str, task: Task) -> None:
-        storage.record_skipped(task.id, "revoked" if signal == signals.SIGNAL_REVOKED else "expired")
+        storage.record_skipped(task.id, State.REVOKED if signal == signals.SIGNAL_REVOKED else State.EXPIRED)
 
     @huey.signal(signals.SIGNAL_INTERRUPTED)
     def record_interrupted(signal: str, task: Task) -> None:

@@ -161,11 +161,14 @@ class Project:
         return json.loads(self.ok("status", "--json", "--limit", "100"))
 
     def job(self, job_id: str) -> dict[str, Any]:
-        from taskctl.registry import SqliteRegistry
+        "The job as `--json` documents show it, read from the record."
+        from taskctl.config import load_settings
+        from taskctl.engines import open_record
 
-        found = SqliteRegistry(self.database, "taskctl").job(job_id)
+        settings = load_settings(self.config)
+        found = open_record(settings).job(job_id)
         assert found is not None, f"no job {job_id}"
-        return found
+        return found.to_json(settings.tz)
 
     def command(self, *args: str) -> list[str]:
         return [sys.executable, "-m", "taskctl", "--config", str(self.config), *args]

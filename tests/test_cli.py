@@ -48,14 +48,19 @@ def test_delay_and_at_schedule_the_job(project):
     before = time.time()
     delayed = project.enqueue("add", "1", "--delay", "1h30m")
     job = project.job(delayed)
-    assert job["state"] == "scheduled"
+    # As in Huey: in the queue until a worker sees it is not due, then on the schedule.
+    assert job["state"] == "queued"
     eta = datetime.fromisoformat(job["eta"]).timestamp()
     assert 5400 - 5 <= eta - before <= 5400 + 5
 
     at = (datetime.now().astimezone() + timedelta(days=1)).replace(microsecond=0)
     timed = project.enqueue("add", "1", "--at", at.isoformat())
     assert datetime.fromisoformat(project.job(timed)["eta"]) == at
+    assert "runs at" in project.ok("status")
 
+    project.burst()
+    assert project.job(delayed)["state"] == project.job(timed)["state"] == "scheduled"
+    assert project.job(delayed)["attempts"] == 0
     status = project.status()
     assert {j["id"] for j in status["scheduled"]} >= {delayed, timed}
     assert status["counts"]["scheduled"] == 2

@@ -163,11 +163,11 @@ def test_synchronous_normal_by_default_and_full_on_request(project):
     from taskctl.config import load_settings
 
     app = build_app(load_settings(project.config))
-    assert app.storage.sql("pragma synchronous", results=True)[0][0] == 1  # NORMAL
-    assert app.storage.sql("pragma journal_mode", results=True)[0][0] == "wal"
+    assert app.store.sql("pragma synchronous", results=True)[0][0] == 1  # NORMAL
+    assert app.store.sql("pragma journal_mode", results=True)[0][0] == "wal"
     project.write_config(taskctl='synchronous = "full"')
     app = build_app(load_settings(project.config))
-    assert app.storage.sql("pragma synchronous", results=True)[0][0] == 2  # FULL
+    assert app.store.sql("pragma synchronous", results=True)[0][0] == 2  # FULL
 
 
 def test_record_and_queue_are_one_row(project):

@@ -15,6 +15,7 @@ from rich.console import Console
 
 from taskctl.app import build_app
 from taskctl.config import load_settings
+from taskctl.model import Run, State
 from taskctl.render import job_detail, status_view
 from taskctl.stats import percentile, task_stats
 
@@ -106,15 +107,15 @@ def test_percentiles_and_buckets():
     values = [float(v) for v in range(1, 101)]
     assert (percentile(values, 0.5), percentile(values, 0.95), percentile(values, 1.0)) == (50.0, 95.0, 100.0)
     rows = [
-        {"task": "t", "state": "succeeded", "finished_at": 10.0, "duration": 1.0},
-        {"task": "t", "state": "failed", "finished_at": 95.0, "duration": 3.0},
-        {"task": "t", "state": "revoked", "finished_at": 96.0, "duration": None},  # never ran: not a run
+        Run("t", State.SUCCEEDED, 10.0, 1.0),
+        Run("t", State.FAILED, 95.0, 3.0),
+        Run("t", State.REVOKED, 96.0, None),  # never ran: not a run
     ]
     (row,) = task_stats(rows, since=0, now=100, buckets=10)
-    assert (row["runs"], row["failures"], row["failure_rate"], row["max"]) == (2, 1, 0.5, 3.0)
-    assert row["runs_by_bucket"] == [0, 1, 0, 0, 0, 0, 0, 0, 0, 1]
-    assert row["failures_by_bucket"] == [0] * 9 + [1]
-    assert (row["last_outcome"], row["last_run_epoch"]) == ("failed", 95.0)
+    assert (row.runs, row.failures, row.failure_rate, row.max) == (2, 1, 0.5, 3.0)
+    assert row.runs_by_bucket == (0, 1, 0, 0, 0, 0, 0, 0, 0, 1)
+    assert row.failures_by_bucket == (0,) * 9 + (1,)
+    assert (row.last_outcome, row.last_run) == (State.FAILED, 95.0)
 
 
 def test_results_list_and_one_value_in_full(project, ran):
@@ -163,21 +164,20 @@ def test_task_output_prints_literally(project, ran):
 
 def test_status_view_builder_renders_to_a_string(project, ran):
     from taskctl import jobs
-    from taskctl.registry import SqliteRegistry
 
     app = build_app(load_settings(project.config))
-    registry = SqliteRegistry(project.database, app.settings.name, app.settings.tz)
+    record = app.record
     project.enqueue("echo", json.dumps("y" * 500))
     out = io.StringIO()
-    Console(file=out, width=100, color_system=None).print(status_view(jobs.snapshot(app, registry, 20), "UTC"))
+    Console(file=out, width=100, color_system=None).print(status_view(jobs.snapshot(app, record, 20), "UTC"))
     text = out.getvalue()
     assert "Jobs:" in text and "Queued" in text and "Failed" in text and "Cached results" in text
     assert "y" * 500 not in text and "…" in text  # cut to the width
     assert max(len(line) for line in text.splitlines()) <= 100
-    job = registry.job(ran["boom"])
+    job = record.job(ran["boom"])
     assert job is not None
     detail = io.StringIO()
-    Console(file=detail, width=60, color_system=None).print(job_detail(job, registry.attempts(job["id"])))
+    Console(file=detail, width=60, color_system=None).print(job_detail(job, record.attempts(job.id)))
     assert "ValueError" in detail.getvalue() and max(len(line) for line in detail.getvalue().splitlines()) <= 60
 
 
@@ -212,6 +212,7 @@ def test_status_limit_counts_jobs_not_periodic_runs(project):
     project.write_config(schedules='"sample" = "*/5 * * * *"')
     later = project.enqueue("add", "1", "--delay", "2h")
     project.enqueue("add", "2", "--delay", "3h")
+    project.burst()  # a worker moves them to the schedule
     data = json.loads(project.ok("status", "--json", "--limit", "1"))
     assert [j["id"] for j in data["scheduled"] if j["id"]] == [later]
     assert {j["task"].rsplit(".", 1)[1] for j in data["scheduled"] if not j["id"]} == {"sample", "yearly", "prune"}

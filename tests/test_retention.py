@@ -11,13 +11,14 @@ from sqlite_utils import Database
 from taskctl import retention
 from taskctl.app import App, build_app
 from taskctl.config import load_settings
+from taskctl.engines.sqlite_prune import BATCH
 
 DAY = 86400.0
 
 
 def finished_jobs(app: App, task: str, n: int, age: float = 0.0, fail: bool = False) -> list[str]:
     "`n` jobs of `task` through the real write path (queue, claim, outcome), finished `age` seconds ago."
-    info, storage = app.resolve(task), app.storage
+    info, storage = app.resolve(task), app.store
     ids = []
     for i in range(n):
         job = info.wrapper.task_class((i,), {})
@@ -100,12 +101,12 @@ def test_purge_applies_retention(project):
 
 def test_deletes_go_in_small_batches(project):
     app = build_app(load_settings(project.config))
-    finished_jobs(app, "add", retention.BATCH * 2 + 50, age=30 * DAY)
-    deletion = retention.history(app.storage, time.time() - DAY)
-    assert deletion.count(app.storage) == retention.BATCH * 2 + 50
+    finished_jobs(app, "add", BATCH * 2 + 50, age=30 * DAY)
+    selection = retention.history(time.time() - DAY)
+    assert app.store.count(selection) == BATCH * 2 + 50
     batches: list[int] = []
-    assert deletion.run(app.storage, batches.append) == retention.BATCH * 2 + 50
-    assert batches == [retention.BATCH, retention.BATCH, 50]
+    assert app.store.delete(selection, batches.append) == BATCH * 2 + 50
+    assert batches == [BATCH, BATCH, 50]
     assert counts(Database(project.database)) == {}
 
 

@@ -13,8 +13,9 @@ from sqlite_utils import Database
 
 
 def test_cancel_revokes_queued_and_scheduled_jobs(project):
-    queued = project.enqueue("add", "1")
     later = project.enqueue("add", "2", "--delay", "1h")
+    project.burst()  # a worker moves it to the schedule
+    queued = project.enqueue("add", "1")
     kept = project.enqueue("add", "3")
     result = project.cli("cancel", queued[:8], later)
     assert result.exit_code == 0, result.stderr
@@ -143,9 +144,9 @@ def _purge_in_terminal(project, answer: str) -> subprocess.CompletedProcess[str]
 def test_purge_each_kind(project):
     project.enqueue("add", "1", "2")
     project.enqueue("boom")
-    project.burst()
-    queued = project.enqueue("add", "5")
     later = project.enqueue("add", "6", "--delay", "1h")
+    project.burst()  # later is on the schedule now
+    queued = project.enqueue("add", "5")
     db = Database(project.database)
     # Huey keeps what nobody read: the value of add(1, 2) and the error of boom().
     assert db.execute("SELECT count(*) FROM kv").fetchone()[0] == 2

@@ -7,8 +7,7 @@ import sys
 
 from sqlite_utils import Database
 
-from taskctl.migrations import migrate, migrations
-from taskctl.recovery import recover_lost, renew_leases
+from taskctl.engines.sqlite_schema import migrate, migrations
 
 
 def test_migrating_an_empty_database_gives_the_final_schema(tmp_path):
@@ -79,13 +78,13 @@ def test_counts_table_follows_every_change(project, tmp_path):
     project.enqueue("flaky", str(tmp_path / "n"))
     project.enqueue("add", "2", "--delay", "1h")
     db = Database(project.database)
-    assert kept_counts(db) == exact_counts(db) == {"queued": 5, "scheduled": 1}
+    assert kept_counts(db) == exact_counts(db) == {"queued": 6}  # the delayed one too, as in Huey
     project.burst()
     assert kept_counts(db) == exact_counts(db) == {"succeeded": 4, "failed": 1, "scheduled": 1}
     from taskctl.app import build_app
     from taskctl.config import load_settings
 
-    build_app(load_settings(project.config)).storage.flush_schedule()
+    build_app(load_settings(project.config)).store.flush_schedule()
     assert kept_counts(db) == exact_counts(db) == {"succeeded": 4, "failed": 1}
     assert project.status()["counts"]["succeeded"] == 4
 
@@ -140,15 +139,15 @@ def test_a_claimed_job_is_lost_only_when_its_lease_runs_out(project):
 
     first, second = two_consumers(project, lease=0.5)
     job_id = project.enqueue("add", "1")
-    assert first.storage.dequeue() is not None  # claimed by the first consumer
-    assert recover_lost(second.storage) == 0  # its process is alive, its lease too
+    assert first.store.dequeue() is not None  # claimed by the first consumer
+    assert second.store.recover_lost() == 0  # its process is alive, its lease too
     time.sleep(0.3)
-    assert renew_leases(first.storage, [os.getpid()]) == 1
-    assert renew_leases(second.storage, [os.getpid()]) == 0  # not the second one's job
+    assert first.store.renew_leases([os.getpid()]) == 1
+    assert second.store.renew_leases([os.getpid()]) == 0  # not the second one's job
     time.sleep(0.3)
-    assert recover_lost(second.storage) == 0  # renewed in time
+    assert second.store.recover_lost() == 0  # renewed in time
     time.sleep(0.6)
-    assert recover_lost(second.storage) == 1  # no heartbeat: lost, though the pid lives
+    assert second.store.recover_lost() == 1  # no heartbeat: lost, though the pid lives
     job = project.job(job_id)
     assert (job["state"], job["error_type"]) == ("failed", "WorkerLost")  # no retries left
 
@@ -156,9 +155,9 @@ def test_a_claimed_job_is_lost_only_when_its_lease_runs_out(project):
 def test_an_error_never_overwrites_a_finished_job(project):
     (app, _) = two_consumers(project, lease=60)
     job_id = project.enqueue("add", "1")
-    assert app.storage.dequeue() is not None
-    app.storage.record_success(job_id, 1)
-    app.storage.record_error(job_id, RuntimeError("late"), "tb", final=True)
+    assert app.store.dequeue() is not None
+    app.store.record_success(job_id, 1)
+    app.store.record_error(job_id, RuntimeError("late"), "tb", final=True)
     job = project.job(job_id)
     assert (job["state"], job["error"]) == ("succeeded", None)
 
@@ -199,10 +198,10 @@ def test_a_late_success_does_not_overwrite_a_lost_job(project):
 
     (app, _) = two_consumers(project, lease=0.1)
     job_id = project.enqueue("add", "1")
-    assert app.storage.dequeue() is not None
+    assert app.store.dequeue() is not None
     time.sleep(0.2)
-    assert recover_lost(app.storage) == 1  # failed as WorkerLost: no retries
-    app.storage.record_success(job_id, 1)  # the first worker finishes after all
+    assert app.store.recover_lost() == 1  # failed as WorkerLost: no retries
+    app.store.record_success(job_id, 1)  # the first worker finishes after all
     job = project.job(job_id)
     assert (job["state"], job["error_type"]) == ("failed", "WorkerLost")
     assert Database(project.database).execute("SELECT outcome FROM taskctl_attempts").fetchall() == [("lost",)]
@@ -251,14 +250,14 @@ def test_an_outcome_counts_only_from_the_worker_that_holds_the_claim(project):
         worker.start()
         worker.join()
 
-    in_thread("A", app.storage.dequeue)
+    in_thread("A", app.store.dequeue)
     time.sleep(0.2)
-    assert recover_lost(app.storage) == 1  # back in the queue, its one retry used up
-    in_thread("B", app.storage.dequeue)
-    in_thread("A", lambda: app.storage.record_success(job_id, "from A"))
+    assert app.store.recover_lost() == 1  # back in the queue, its one retry used up
+    in_thread("B", app.store.dequeue)
+    in_thread("A", lambda: app.store.record_success(job_id, "from A"))
     job = project.job(job_id)
     assert job["state"] == "running" and job["worker"].endswith("/B")
-    in_thread("B", lambda: app.storage.record_success(job_id, "from B"))
+    in_thread("B", lambda: app.store.record_success(job_id, "from B"))
     assert project.job(job_id)["result_preview"] == '"from B"'
     attempts = Database(project.database).execute("SELECT outcome FROM taskctl_attempts ORDER BY attempt").fetchall()
     assert attempts == [("lost",), ("succeeded",)]

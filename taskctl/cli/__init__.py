@@ -11,9 +11,9 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from taskctl.app import open_error
 from taskctl.cli import consumer, inspect, jobs, steer, tasks
-from taskctl.cli.state import State
+from taskctl.cli.state import Session
+from taskctl.engines import redis_error, sqlite_error
 from taskctl.errors import DatabaseError, TaskctlError
 
 
@@ -25,10 +25,15 @@ class TaskctlGroup(TyperGroup):
         try:
             return super().invoke(ctx)
         except sqlite3.Error as exc:
-            obj = ctx.find_object(State)
+            obj = ctx.find_object(Session)
             if obj is None or "settings" not in obj.__dict__:
                 raise DatabaseError(f"database error: {exc}") from None
-            raise open_error(obj.settings.database, exc, obj.settings.busy_timeout) from None
+            raise sqlite_error(obj.settings.database, exc, obj.settings.busy_timeout) from None
+        except Exception as exc:
+            obj = ctx.find_object(Session)
+            if not type(exc).__module__.startswith("redis") or obj is None or "settings" not in obj.__dict__:
+                raise
+            raise DatabaseError(redis_error(obj.settings, exc)) from None
 
     def main(
         self,
@@ -87,7 +92,7 @@ def main_options(
     ] = None,
 ) -> None:
     """See and steer background jobs: a CLI over Huey, with SQLite by default."""
-    ctx.obj = State(config)
+    ctx.obj = Session(config)
 
 
 app.command("run-consumer")(consumer.run_consumer)

@@ -50,7 +50,7 @@ def run_consumer(
     kind = worker_type or settings.worker_type
     periodic = "periodic off" if no_periodic or burst else f"{len(app.periodic())} periodic task(s)"
     typer.echo(
-        f"taskctl consumer: {count} {kind} worker(s), {periodic}, database {settings.database}"
+        f"taskctl consumer: {count} {kind} worker(s), {periodic}, database {settings.location}"
         + ("" if burst else "; Ctrl+C to stop"),
         err=True,
     )

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from taskctl import jobs
 from taskctl.cli.state import LIMIT_MAX, TaskOption, finished_state, output, state
 from taskctl.errors import TaskctlError, UsageError
+from taskctl.model import State
 from taskctl.render import history_table, job_detail, result_detail, results_table, stats_table
 from taskctl.steering import find_job
 from taskctl.times import parse_duration
@@ -25,13 +25,20 @@ def show(
 ) -> None:
     """Everything about one job: arguments, state, every attempt, the traceback."""
     obj = state(ctx)
-    registry = obj.registry
-    job = find_job(registry, job_id)
-    attempts = registry.attempts(job["id"])
-    jobs.add_stored_result(obj.reader, registry, job)
-    if job["state"] == "running" and job["started_at"]:
-        job["elapsed"] = round(time.time() - datetime.fromisoformat(job["started_at"]).timestamp(), 3)
-    output(as_json, {"job": job, "attempts": attempts}, lambda width: job_detail(job, attempts, width))
+    record, tz, now = obj.record, obj.tz, time.time()
+    job = find_job(record, job_id)
+    attempts = record.attempts(job.id)
+    result = jobs.stored_result(obj.reader, record, job)
+
+    def document() -> dict[str, Any]:
+        shown = job.to_json(tz)
+        if job.state is State.RUNNING:
+            shown["elapsed"] = job.elapsed(now)
+        if result[0]:
+            shown["result"] = result[1]
+        return {"job": shown, "attempts": [a.to_json(tz) for a in attempts]}
+
+    output(as_json, document, lambda width: job_detail(job, attempts, result, width, tz, now))
 
 
 def history(
@@ -45,14 +52,18 @@ def history(
     as_json: AsJson = False,
 ) -> None:
     """Finished jobs, newest first, with their durations."""
-    finished_state(job_state)
+    ended = finished_state(job_state)
     window = _window(since, "2h") if since is not None else None
     obj = state(ctx)
-    registry = obj.registry
-    name = jobs.task_name(obj.reader, registry, task)
-    found = registry.history(limit + 1, name, job_state, time.time() - window if window is not None else None)
+    record, tz = obj.record, obj.tz
+    name = jobs.task_name(obj.reader, record, task)
+    found = record.history(limit + 1, name, ended, time.time() - window if window is not None else None)
     shown, more = found[:limit], len(found) > limit
-    output(as_json, {"jobs": shown, "more": more}, lambda width: history_table(shown, more, width))
+    output(
+        as_json,
+        lambda: {"jobs": [j.to_json(tz) for j in shown], "more": more},
+        lambda width: history_table(shown, more, width, tz),
+    )
 
 
 def _window(since: str, example: str) -> float:
@@ -72,11 +83,14 @@ def stats(
     """Per task: runs, failures, p50/p95/max duration, last run, runs over time."""
     window = _window(since, "24h")
     obj = state(ctx)
-    registry = obj.registry
-    name = jobs.task_name(obj.reader, registry, task)
-    rows = jobs.stats(obj.reader, registry, window, name)
-    document = {"since": since, "window_seconds": window, "tasks": rows[:limit]}
-    output(as_json, document, lambda width: stats_table(rows[:limit], since, len(rows) > limit, width))
+    record, tz = obj.record, obj.tz
+    name = jobs.task_name(obj.reader, record, task)
+    rows = jobs.stats(record, window, name)
+    output(
+        as_json,
+        lambda: {"since": since, "window_seconds": window, "tasks": [r.to_json(tz) for r in rows[:limit]]},
+        lambda width: stats_table(rows[:limit], since, len(rows) > limit, width, tz),
+    )
 
 
 def results(
@@ -89,17 +103,20 @@ def results(
 ) -> None:
     """The cached results: the latest success of each task. Reading deletes nothing."""
     obj = state(ctx)
-    registry = obj.registry
+    record, tz, now = obj.record, obj.tz, time.time()
     if task is None:
-        found = jobs.cached_results(registry)  # one row per task: few
-        document = {"results": found[:limit], "more": len(found) > limit}
-        output(as_json, document, lambda width: results_table(found[:limit], len(found), width))
+        found = record.results()  # one row per task: few
+        output(
+            as_json,
+            lambda: {"results": [r.to_json(tz, now) for r in found[:limit]], "more": len(found) > limit},
+            lambda width: results_table(found[:limit], len(found), width, tz, now),
+        )
         return
-    name = jobs.task_name(obj.reader, registry, task)
-    result = next((r for r in jobs.cached_results(registry) if r["task"] == name), None)
+    name = jobs.task_name(obj.reader, record, task)
+    result = next((r for r in record.results() if r.task == name), None)
     if result is None:
         raise TaskctlError(
             f"no cached result for {name} yet: it has not succeeded; see `taskctl history --task {task}`"
         )
     # No line breaks added: the value stays valid JSON when copied or piped.
-    output(as_json, result, lambda width: result_detail(result), soft_wrap=True)
+    output(as_json, lambda: result.to_json(tz, now), lambda width: result_detail(result, tz, now), soft_wrap=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from typing import Annotated
@@ -15,8 +14,8 @@ from rich.text import Text
 from taskctl import jobs
 from taskctl.cli.state import LIMIT_MAX, console, state
 from taskctl.errors import UsageError
+from taskctl.model import dumps, to_json
 from taskctl.render import status_view
-from taskctl.storage import to_json
 from taskctl.times import parse_at, parse_duration, zone_name
 
 
@@ -54,7 +53,7 @@ def enqueue(
         typer.echo(job_id)
         return
     typer.echo(f"job {job_id} queued, waiting…", err=True)
-    typer.echo(to_json(jobs.wait_for(obj.app, obj.registry, job_id, timeout)))
+    typer.echo(to_json(jobs.wait_for(obj.app, obj.record, job_id, timeout)))
 
 
 def status(
@@ -75,12 +74,12 @@ def status(
     out = console()
 
     def view() -> RenderableType:  # the width is read each time: a terminal can be resized
-        return status_view(jobs.snapshot(obj.reader, obj.registry, limit), zone, out.width)
+        return status_view(jobs.snapshot(obj.reader, obj.record, limit), zone, out.width, obj.tz)
 
     if watch:
         _watch(view, interval, out)
     elif as_json:
-        typer.echo(json.dumps(jobs.snapshot(obj.reader, obj.registry, limit), indent=2, default=str))
+        typer.echo(dumps(jobs.snapshot(obj.reader, obj.record, limit).to_json(obj.tz)))
     else:
         out.print(view())
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import tzinfo
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any
@@ -16,20 +16,25 @@ from rich.console import Console, RenderableType
 
 from taskctl.app import App, build_app
 from taskctl.config import Settings, load_settings
-from taskctl.errors import DatabaseError, UsageError
-from taskctl.registry import SqliteRegistry
-from taskctl.storage import FINAL
+from taskctl.engines import open_record
+from taskctl.engines.base import Record
+from taskctl.errors import UsageError
+from taskctl.model import FINAL, State, dumps
 
 LIMIT_MAX = 1_000_000  # --limit: more than any screen, and SQLite's integers never overflow
 
 
 @dataclass
-class State:
+class Session:
     config: Path | None = None
 
     @cached_property
     def settings(self) -> Settings:
         return load_settings(self.config)
+
+    @property
+    def tz(self) -> tzinfo:
+        return self.settings.tz
 
     @cached_property
     def app(self) -> App:
@@ -39,7 +44,7 @@ class State:
     @cached_property
     def writer(self) -> App:
         "The app for commands that change existing jobs: with no database there are none, and none is made."
-        self.registry  # noqa: B018 - raises when there is no database
+        self.record  # noqa: B018 - raises when there is no database
         return self.app
 
     @cached_property
@@ -50,35 +55,36 @@ class State:
         return build_app(self.settings, create=False)
 
     @cached_property
-    def registry(self) -> SqliteRegistry:
-        settings = self.settings
-        if not settings.database.exists():
-            raise DatabaseError(
-                f"no database at {settings.database} yet: nothing has been queued there; "
-                "start `taskctl run-consumer` or queue a job, or fix [taskctl] database if it is a typo"
-            )
-        self.reader  # noqa: B018 - opening the app migrates the schema before any query
-        return SqliteRegistry(settings.database, settings.name, settings.tz, settings.busy_timeout)
+    def record(self) -> Record:
+        "The read side; raises when there is no database yet."
+        if self.settings.engine == "sqlite" and self.settings.database.exists():
+            self.reader  # noqa: B018 - opening the app migrates the schema before any query
+        return open_record(self.settings)
 
 
 TaskOption = Annotated[str | None, typer.Option("--task", help="Only this task (full name or unique suffix).")]
 
 
-def finished_state(value: str | None) -> str | None:
+def finished_state(value: str | None) -> State | None:
     "A --state option: one of the states a job ends in."
-    if value is not None and value not in FINAL:
-        raise UsageError(f"--state {value!r} is not a finished state; use one of: {', '.join(FINAL)}")
-    return value
+    if value is None:
+        return None
+    names = [s.value for s in State if s in FINAL]
+    if value not in names:
+        raise UsageError(f"--state {value!r} is not a finished state; use one of: {', '.join(names)}")
+    return State(value)
 
 
-def state(ctx: typer.Context) -> State:
-    return ctx.ensure_object(State)
+def state(ctx: typer.Context) -> Session:
+    return ctx.ensure_object(Session)
 
 
-def output(as_json: bool, document: Any, view: Callable[[int], RenderableType], soft_wrap: bool = False) -> None:
+def output(
+    as_json: bool, document: Callable[[], Any], view: Callable[[int], RenderableType], soft_wrap: bool = False
+) -> None:
     "One JSON document for scripts, or the view built for the terminal's width."
     if as_json:
-        typer.echo(json.dumps(document, indent=2, default=str, ensure_ascii=False))
+        typer.echo(dumps(document()))
         return
     out = console()
     out.print(view(out.width), soft_wrap=soft_wrap)

@@ -14,9 +14,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from taskctl import jobs, retention, steering
 from taskctl.cli.state import LIMIT_MAX, TaskOption, finished_state, state
+from taskctl.engines.base import Selection, Store
 from taskctl.errors import TaskctlError, UsageError
-from taskctl.retention import Deletion
-from taskctl.storage import JobStorage
+from taskctl.model import State
 from taskctl.times import parse_duration
 
 JobIds = Annotated[list[str], typer.Argument(help="Job ids, or unique prefixes of them.", show_default=False)]
@@ -26,7 +26,7 @@ PROGRESS_FROM = 5_000  # rows: below this a purge is over before a bar would sho
 def cancel(ctx: typer.Context, job_ids: JobIds) -> None:
     """Revoke queued or scheduled jobs; they show as revoked. A running job cannot be stopped."""
     obj = state(ctx)
-    _report([partial(steering.cancel, obj.writer, obj.registry, i) for i in job_ids])
+    _report([partial(steering.cancel, obj.writer, obj.record, i) for i in job_ids])
 
 
 def retry(
@@ -44,16 +44,16 @@ def retry(
     if task is not None and not failed:
         raise UsageError("--task goes with --failed")
     obj = state(ctx)
-    app, registry = obj.writer, obj.registry
+    app, record = obj.writer, obj.record
     if job_ids:
-        _report([partial(steering.retry, app, registry, i) for i in job_ids])
+        _report([partial(steering.retry, app, record, i) for i in job_ids])
         return
-    name = jobs.task_name(app, registry, task)
-    todo = registry.retryable(limit, name)
+    name = jobs.task_name(app, record, task)
+    todo = record.retryable(limit, name)
     if not todo:
         typer.echo("No failed jobs to retry" + (f" for {name}" if name else ""), err=True)
         return
-    _report([partial(steering.retry_job, app, registry, job) for job in todo])
+    _report([partial(steering.retry_job, app, record, job) for job in todo])
 
 
 def _report(actions: list[Callable[[], steering.Outcome]]) -> None:
@@ -94,42 +94,42 @@ def purge(
     (what the built-in prune job does on its schedule). Asks first, unless --yes."""
     if (older_than or job_state) and not history:
         raise UsageError("--older-than and --state go with --history")
-    finished_state(job_state)
+    ended = finished_state(job_state)
     age = parse_duration(older_than, "--older-than", unit_required=True) if older_than is not None else 0.0
     obj = state(ctx)
-    storage = obj.writer.storage
-    name = jobs.task_name(obj.writer, obj.registry, task)
-    deletions: list[Deletion] = []
+    store = obj.writer.store
+    name = jobs.task_name(obj.writer, obj.record, task)
+    selections: list[Selection] = []
     if queued:
-        deletions.append(retention.waiting(storage, ("queued",), name))
+        selections.append(retention.waiting(frozenset({State.QUEUED}), name))
     if scheduled:
-        deletions.append(retention.waiting(storage, ("scheduled", "retrying"), name))
+        selections.append(retention.waiting(frozenset({State.SCHEDULED, State.RETRYING}), name))
     if results:
-        deletions += retention.results(storage, name)
+        selections += retention.results(name)
     if history:
         label = f"finished jobs older than {older_than}" if older_than else ""
-        deletions.append(retention.history(storage, time.time() - age, name, job_state, label))
-    by_policy = not deletions
+        selections.append(retention.history(time.time() - age, name, ended, label))
+    by_policy = not selections
     if by_policy:
         if name:
             raise UsageError("--task goes with --queued, --scheduled, --results or --history")
-        deletions = retention.policy(storage, obj.settings.retention)
-    counted = [(d, d.count(storage)) for d in deletions]
-    counted = [(d, n) for d, n in counted if n]
+        selections = retention.policy(obj.record, obj.settings.retention)
+    counted = [(s, store.count(s)) for s in selections]
+    counted = [(s, n) for s, n in counted if n]
     total = sum(n for _, n in counted)
     if not total:
         why = f" past [retention] ({retention.describe(obj.settings.retention)})" if by_policy else ""
         typer.echo(f"Nothing to purge{why}.", err=True)
         return
     err = Console(stderr=True, highlight=False)
-    for deletion, n in counted:
-        err.print(f"{n:>10,}  {deletion.label}", markup=False)
+    for selection, n in counted:
+        err.print(f"{n:>10,}  {selection.label}", markup=False)
     if not yes:
         if not sys.stdin.isatty():
             raise UsageError(f"purge would delete {_rows(total)}; pass --yes to confirm (no terminal to ask on)")
         if not typer.confirm(f"Delete {_rows(total)}?", default=False, err=True):
             raise typer.Abort()
-    deleted = _run(storage, counted, total, err)
+    deleted = _run(store, counted, total, err)
     typer.echo(f"Deleted {_rows(deleted)}.")
 
 
@@ -137,11 +137,11 @@ def _rows(n: int) -> str:
     return f"{n:,} row" + ("" if n == 1 else "s")
 
 
-def _run(storage: JobStorage, counted: list[tuple[Deletion, int]], total: int, err: Console) -> int:
+def _run(store: Store, counted: list[tuple[Selection, int]], total: int, err: Console) -> int:
     "Delete, with a progress bar on stderr when the work is large and someone is watching."
     if total < PROGRESS_FROM or not err.is_terminal:
-        return sum(deletion.run(storage) for deletion, _ in counted)
+        return sum(store.delete(selection) for selection, _ in counted)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, console=err, transient=True) as progress:
         bar = progress.add_task("Deleting", total=total)
-        return sum(deletion.run(storage, lambda n: progress.advance(bar, n)) for deletion, _ in counted)
+        return sum(store.delete(selection, lambda n: progress.advance(bar, n)) for selection, _ in counted)

@@ -7,8 +7,8 @@ from typing import Annotated
 import typer
 
 from taskctl.cli.state import LIMIT_MAX, output, state
+from taskctl.model import TaskSummary
 from taskctl.render import tasks_table
-from taskctl.times import iso
 
 
 def list_tasks(
@@ -18,24 +18,26 @@ def list_tasks(
 ) -> None:
     """List every registered task: kind, schedule and next run, retries, timeout, last run."""
     obj = state(ctx)
-    app = obj.reader
-    tz = app.settings.tz
-    # No database yet (nothing ever queued): no task has run.
-    registry = obj.registry if app.settings.database.exists() else None
+    app, tz = obj.reader, obj.tz
+    record = obj.record if app.exists else None  # no database yet: no task has run
     rows = []
     for info in list(app.tasks.values())[:limit]:
         next_run = app.next_run(info)
         rows.append(
-            {
-                "name": info.name,
-                "kind": info.kind,
-                "schedule": info.cron,
-                "schedule_source": info.schedule_source,
-                "next_run": iso(next_run.timestamp(), tz) if next_run else None,
-                "retries": info.retries,
-                "timeout": info.timeout,
-                "last_run": registry.last_run(info.name) if registry else None,
-            }
+            TaskSummary(
+                name=info.name,
+                kind=info.kind,
+                schedule=info.cron,
+                schedule_source=info.schedule_source,
+                next_run=next_run.timestamp() if next_run else None,
+                retries=info.retries,
+                timeout=info.timeout,
+                last_run=record.last_run(info.name) if record else None,
+            )
         )
-    document = {"tasks": rows, "more": len(app.tasks) > limit}
-    output(as_json, document, lambda width: tasks_table(rows, len(app.tasks), width))
+    more = len(app.tasks) > limit
+    output(
+        as_json,
+        lambda: {"tasks": [row.to_json(tz) for row in rows], "more": more},
+        lambda width: tasks_table(rows, len(app.tasks), width, tz),
+    )

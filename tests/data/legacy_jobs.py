@@ -1,4 +1,4 @@
-from taskctl import periodic, task
+from taskctl import task
 
 
 @task()

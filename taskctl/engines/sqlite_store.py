@@ -1,17 +1,32 @@
-"""Huey's SQLite storage, with the queue and the schedule kept in taskctl's job table.
+"""The SQLite engine's write side: Huey's storage, with the queue *in* the job record.
 
-Huey deletes a message the moment a worker takes it. Here a job's row *is* its
-queue entry: enqueue inserts it, dequeue claims it (running, which worker, a
-lease), the outcome clears the message and records what happened. Each of
-those is one SQLite transaction, so the record and the queue cannot disagree.
+Huey deletes a message the moment a worker takes it. Here a job's row of
+`taskctl_jobs` is its queue entry: every change of state below is one SQLite
+transaction that moves the queue entry and writes the record together, so the
+two can never disagree. This module is the only writer of job states.
 
-The queue's writes live here; recovery.py puts lost jobs right, retention.py
-deletes old rows, and registry.py is the read side.
+    enqueue ─────────> queued ──dequeue──> running ──record_success──> succeeded
+                         ▲   ▲                │  │
+    add_to_schedule      │   └──unclaim───────┤  ├─record_error(final)────────> failed
+      │     read_schedule│   (not due: Huey   │  ├─record_error, Huey retries: add_to_schedule
+      ▼                  │    schedules it)   │  │     of a running job ──> retrying ─┐
+    scheduled ──────> due ─(Huey enqueues)    │  ├─requeue_interrupted ──> queued     │
+      ▲                  ▲                    │  ├─record_skipped ──> revoked | expired
+      └──────────────────┴── retrying <───────┘  └─record_undeliverable ──> failed
+                          (read_schedule)
+    cancel: queued | scheduled | retrying ──> revoked
+    recover_lost: running past its lease, or its worker pid dead ──> queued (a retry
+        left, used up) | failed (WorkerLost); due past its lease ──> queued
+    enqueue_retry: failed ──(retried_as)──> a new queued job (retry_of)
+
+`due` is the moment between the schedule and the queue: Huey enqueues what
+read_schedule returns right after the call, and the lease brings it back if it
+never does. Readers show it as queued. Each attempt is a row of
+`taskctl_attempts`, written in the same transactions.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import sqlite3
@@ -29,13 +44,13 @@ from huey.registry import Message
 from huey.serializer import Serializer
 from huey.storage import SqliteStorage
 
-from taskctl.migrations import migrate
-from taskctl.recovery import end_attempt
+from taskctl.engines import sqlite_prune
+from taskctl.engines.base import Progress, Selection
+from taskctl.engines.sqlite_schema import migrate
+from taskctl.model import Outcome, State, preview, to_json
 from taskctl.times import to_epoch
 
-PREVIEW_CHARS = 200
-FINAL = ("succeeded", "failed", "revoked", "expired")
-WAITING = ("queued", "scheduled", "retrying")
+DUE = "due"
 # A job still running under this thread's claim: an outcome arriving after the
 # job was recovered (and maybe claimed by another worker) must not overwrite it.
 _MINE = "state = 'running' AND worker_host = ? AND worker_pid = ? AND worker_thread = ?"
@@ -45,10 +60,7 @@ INSERT INTO taskctl_jobs
     (id, queue, task, args, kwargs, state, priority, eta, seq, data, retries, enqueued_at)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (id) DO UPDATE SET
-    -- A running job sent back to the schedule is a retry waiting for its delay.
-    state = CASE WHEN excluded.state = 'scheduled' AND state = 'running'
-                 THEN 'retrying' ELSE excluded.state END,
-    priority = excluded.priority, eta = excluded.eta, seq = excluded.seq,
+    state = excluded.state, priority = excluded.priority, eta = excluded.eta, seq = excluded.seq,
     data = excluded.data, retries = excluded.retries, lease_until = NULL, finished_at = NULL
 """
 
@@ -69,19 +81,6 @@ class Worker:
     @classmethod
     def current(cls) -> Worker:
         return cls(socket.gethostname(), os.getpid(), threading.current_thread().name)
-
-
-def to_json(value: Any) -> str:
-    "JSON for anything a task takes or returns; what JSON cannot hold becomes a string."
-    try:
-        return json.dumps(value, default=str, ensure_ascii=False)
-    except (TypeError, ValueError, RecursionError):  # circular, or keys JSON cannot hold
-        return json.dumps(repr(value), ensure_ascii=False)
-
-
-def preview(value: Any) -> str:
-    text = to_json(value)
-    return text if len(text) <= PREVIEW_CHARS else text[: PREVIEW_CHARS - 1] + "…"
 
 
 class JobStorage(SqliteStorage):
@@ -120,25 +119,27 @@ class JobStorage(SqliteStorage):
         with self.lock:
             migrate(self.conn)
 
-    # -- what Huey calls ------------------------------------------------
+    # -- the queue and the schedule, as Huey calls them -------------------
 
     def enqueue(self, data: bytes, priority: float | None = None) -> None:
+        # Always the queue, even with an eta, as in Huey: a worker moves a job that
+        # is not due yet to the schedule (and Huey signals SIGNAL_SCHEDULED then).
         message = self._message(data)
-        eta = to_epoch(message.eta) if message and message.eta else None
-        state = "scheduled" if eta and eta > time.time() else "queued"
-        self._upsert(data, message, state, priority, eta)
+        self.sql(_UPSERT, self._row(data, message, State.QUEUED, priority), commit=True)
 
     def add_to_schedule(self, data: bytes, ts: datetime) -> None:
         message = self._message(data)
         priority = message.priority if message else None
-        self._upsert(data, message, "scheduled", priority, to_epoch(ts))
+        with self.db(commit=True) as curs:
+            row = message and curs.execute("SELECT state FROM taskctl_jobs WHERE id = ?", (message.id,)).fetchone()
+            # Huey schedules a running job again only to retry it after a delay.
+            state = State.RETRYING if row and row[0] == State.RUNNING else State.SCHEDULED
+            curs.execute(_UPSERT, self._row(data, message, state, priority, to_epoch(ts)))
 
     def dequeue(self) -> bytes | None:
         # A cheap read first, so idle workers do not take the write lock.
         if not self.sql(
-            "SELECT 1 FROM taskctl_jobs WHERE queue = ? AND state = 'queued' LIMIT 1",
-            (self.name,),
-            results=True,
+            "SELECT 1 FROM taskctl_jobs WHERE queue = ? AND state = 'queued' LIMIT 1", (self.name,), results=True
         ):
             return None
         worker = Worker.current()
@@ -152,10 +153,10 @@ class JobStorage(SqliteStorage):
             if row is None:
                 return None
             curs.execute(
-                "UPDATE taskctl_jobs SET state = 'running', started_at = ?, "
-                "finished_at = NULL, attempts = attempts + 1, worker_host = ?, "
-                "worker_pid = ?, worker_thread = ?, owner = ?, lease_until = ? WHERE id = ?",
-                (now, worker.host, worker.pid, worker.thread, self.owner, now + self.lease, row[0]),
+                "UPDATE taskctl_jobs SET state = 'running', started_at = ?, finished_at = NULL, "
+                "attempts = attempts + 1, worker_host = ?, worker_pid = ?, worker_thread = ?, owner = ?, "
+                "lease_until = ? WHERE id = ?",
+                (now, *worker.key, self.owner, now + self.lease, row[0]),
             )
             curs.execute(
                 "INSERT OR REPLACE INTO taskctl_attempts (job_id, attempt, started_at, worker, outcome) "
@@ -174,8 +175,6 @@ class JobStorage(SqliteStorage):
         self._delete("state = 'queued'")
 
     def read_schedule(self, ts: datetime) -> list[bytes]:
-        # Due jobs move to 'due' rather than vanish: Huey enqueues them right
-        # after this call, and a lease brings them back if it never does.
         now = time.time()
         with self.db(commit=True) as curs:
             rows = curs.execute(
@@ -185,8 +184,7 @@ class JobStorage(SqliteStorage):
             ).fetchall()
             for chunk in _chunks([r[0] for r in rows], 500):
                 curs.execute(
-                    "UPDATE taskctl_jobs SET state = 'due', lease_until = ? "
-                    f"WHERE id IN ({','.join('?' * len(chunk))})",
+                    f"UPDATE taskctl_jobs SET state = 'due', lease_until = ? WHERE id IN ({_marks(chunk)})",
                     (now + self.lease, *chunk),
                 )
         return [data for _, data in rows]
@@ -200,7 +198,7 @@ class JobStorage(SqliteStorage):
     def flush_schedule(self) -> None:
         self._delete("state IN ('scheduled', 'retrying', 'due')")
 
-    # -- what the tracking hooks call -----------------------------------
+    # -- outcomes, as taskctl's Huey and its hooks report them -------------
 
     def record_success(self, job_id: str, value: Any) -> None:
         "The job succeeded: clear its message, keep a preview, cache the whole value."
@@ -209,45 +207,34 @@ class JobStorage(SqliteStorage):
             curs.execute(
                 "UPDATE taskctl_jobs SET state = 'succeeded', data = NULL, lease_until = NULL, "
                 "finished_at = ?, duration = ? - started_at, result_preview = ?, "
-                "error_type = NULL, error_message = NULL, traceback = NULL "
-                f"WHERE id = ? AND {_MINE}",
+                f"error_type = NULL, error_message = NULL, traceback = NULL WHERE id = ? AND {_MINE}",
                 (now, now, preview(value), job_id, *Worker.current().key),
             )
             if not curs.rowcount:  # recovered as lost meanwhile: that record stands
                 return
             curs.execute(
-                "INSERT OR REPLACE INTO taskctl_results "
-                "(queue, task, job_id, value, computed_at, duration) "
-                "SELECT queue, task, id, ?, finished_at, duration FROM taskctl_jobs "
-                "WHERE id = ? AND task IS NOT NULL",
+                "INSERT OR REPLACE INTO taskctl_results (queue, task, job_id, value, computed_at, duration) "
+                "SELECT queue, task, id, ?, finished_at, duration FROM taskctl_jobs WHERE id = ? AND task IS NOT NULL",
                 (to_json(value), job_id),
             )
-            end_attempt(curs, job_id, "succeeded", now)
+            _end_attempt(curs, job_id, Outcome.SUCCEEDED, now)
 
     def record_error(self, job_id: str, exc: BaseException, tb: str, final: bool) -> None:
         """An attempt raised. A final failure keeps the message, for `taskctl retry`;
-        a retry keeps the job where Huey puts it."""
+        a retry stays running until Huey puts it back (add_to_schedule or enqueue)."""
         now = time.time()
         error = (type(exc).__name__, str(exc), tb)
-        mine = Worker.current().key
         with self.db(commit=True) as curs:
-            if final:
-                curs.execute(
-                    "UPDATE taskctl_jobs SET state = 'failed', lease_until = NULL, "
-                    "finished_at = ?, duration = ? - started_at, error_type = ?, "
-                    f"error_message = ?, traceback = ? WHERE id = ? AND {_MINE}",
-                    (now, now, *error, job_id, *mine),
-                )
-            else:
-                curs.execute(
-                    "UPDATE taskctl_jobs SET duration = ? - started_at, error_type = ?, "
-                    f"error_message = ?, traceback = ? WHERE id = ? AND {_MINE}",
-                    (now, *error, job_id, *mine),
-                )
+            ends = "state = 'failed', lease_until = NULL, finished_at = ?, " if final else ""
+            curs.execute(
+                f"UPDATE taskctl_jobs SET {ends}duration = ? - started_at, error_type = ?, error_message = ?, "
+                f"traceback = ? WHERE id = ? AND {_MINE}",
+                ((now,) if final else ()) + (now, *error, job_id, *Worker.current().key),
+            )
             if curs.rowcount:
-                end_attempt(curs, job_id, "failed", now, error)
+                _end_attempt(curs, job_id, Outcome.FAILED, now, error)
 
-    def record_skipped(self, job_id: str, state: str) -> None:
+    def record_skipped(self, job_id: str, state: State) -> None:
         "Revoked or expired: taken from the queue but never run, so not an attempt."
         with self.db(commit=True) as curs:
             curs.execute(
@@ -255,20 +242,19 @@ class JobStorage(SqliteStorage):
                 "finished_at = ?, attempts = max(attempts - 1, 0) WHERE id = ?",
                 (state, time.time(), job_id),
             )
-            curs.execute("DELETE FROM taskctl_attempts WHERE job_id = ? AND outcome = 'running'", (job_id,))
+            _drop_open_attempt(curs, job_id)
 
     def unclaim(self, job_id: str) -> None:
         "This worker's claim is given back unrun (Huey found the job not due yet): not an attempt."
-        worker = Worker.current()
         with self.db(commit=True) as curs:
             curs.execute(
                 "UPDATE taskctl_jobs SET state = 'queued', attempts = max(attempts - 1, 0), started_at = NULL, "
                 "worker_host = NULL, worker_pid = NULL, worker_thread = NULL, owner = NULL, lease_until = NULL "
                 f"WHERE id = ? AND {_MINE}",
-                (job_id, *worker.key),
+                (job_id, *Worker.current().key),
             )
             if curs.rowcount:
-                curs.execute("DELETE FROM taskctl_attempts WHERE job_id = ? AND outcome = 'running'", (job_id,))
+                _drop_open_attempt(curs, job_id)
 
     def record_undeliverable(self, data: bytes, exc: Exception) -> None:
         "A claimed message this consumer cannot run (its task is not registered here)."
@@ -283,7 +269,7 @@ class JobStorage(SqliteStorage):
                 "error_type = 'UnknownTask', error_message = ? WHERE id = ?",
                 (now, error, message.id),
             )
-            end_attempt(curs, message.id, "failed", now, ("UnknownTask", error, None))
+            _end_attempt(curs, message.id, Outcome.FAILED, now, ("UnknownTask", error, None))
 
     def requeue_interrupted(self, job_id: str) -> None:
         "The consumer stopped mid-run: the job goes back to the queue to run again."
@@ -295,24 +281,97 @@ class JobStorage(SqliteStorage):
                 (*error[:2], job_id, self.owner),
             )
             if curs.rowcount:
-                end_attempt(curs, job_id, "interrupted", time.time(), error)
+                _end_attempt(curs, job_id, Outcome.INTERRUPTED, time.time(), error)
 
-    # -- what `taskctl cancel` and `taskctl retry` call --------------------
+    # -- leases: the consumer's heartbeat ---------------------------------
 
-    def cancel(self, job_id: str) -> str | None:
+    def renew_leases(self, pids: list[int]) -> int:
+        """The running jobs this consumer claimed, in these live processes (itself,
+        and its worker processes), are still being worked on."""
+        with self.db(commit=True) as curs:
+            curs.execute(
+                "UPDATE taskctl_jobs SET lease_until = ? WHERE queue = ? AND state = 'running' "
+                f"AND owner = ? AND worker_host = ? AND worker_pid IN ({_marks(pids)})",
+                (time.time() + self.lease, self.name, self.owner, socket.gethostname(), *pids),
+            )
+            return curs.rowcount
+
+    def recover_lost(self) -> int:
+        """Put right the jobs whose worker is gone: a running job whose lease ran
+        out, or at once one whose worker process on this host is dead; a due job
+        whose scheduler never queued it. A lost job with a retry left goes back to
+        the queue, using the retry up; otherwise it fails as WorkerLost."""
+        host = socket.gethostname()
+        with self.db(commit=True) as curs:
+            now = time.time()
+            rows = curs.execute(
+                "SELECT id, state, worker_host, worker_pid, lease_until, data "
+                "FROM taskctl_jobs WHERE queue = ? AND state IN ('running', 'due')",
+                (self.name,),
+            ).fetchall()
+            lost = 0
+            for job_id, state, w_host, w_pid, lease, data in rows:
+                dead = state == State.RUNNING and w_host == host and not _pid_alive(w_pid)
+                if not dead and (lease or 0) >= now:
+                    continue
+                lost += 1
+                if state == DUE:
+                    curs.execute("UPDATE taskctl_jobs SET state = 'queued' WHERE id = ?", (job_id,))
+                else:
+                    self._lose(curs, job_id, data, now)
+        return lost
+
+    def _lose(self, curs: sqlite3.Cursor, job_id: str, data: bytes | None, now: float) -> None:
+        message = self._message(data) if data is not None else None
+        error = ("WorkerLost", "the worker running this job stopped without finishing it")
+        _end_attempt(curs, job_id, Outcome.LOST, now, (*error, None))
+        if message is not None and message.retries:
+            # The retry is used up in the message itself: Huey counts from there.
+            data = self.serializer.serialize(message._replace(retries=message.retries - 1))
+            curs.execute(
+                "UPDATE taskctl_jobs SET state = 'queued', lease_until = NULL, data = ?, retries = ?, "
+                "seq = ?, error_type = ?, error_message = ? WHERE id = ?",
+                (self.to_blob(data), message.retries - 1, self._next_seq(), *error, job_id),
+            )
+        else:
+            curs.execute(
+                "UPDATE taskctl_jobs SET state = 'failed', lease_until = NULL, finished_at = ?, "
+                "duration = ? - started_at, error_type = ?, error_message = ? WHERE id = ?",
+                (now, now, *error, job_id),
+            )
+
+    def is_idle(self) -> bool:
+        """Nothing queued, running, waiting for a retry, or due now (for `--burst`).
+        Jobs scheduled for a later time do not count: they are not work for this
+        run (a delayed job still in the queue does: a worker moves it to the schedule)."""
+        return not self.sql(
+            "SELECT 1 FROM taskctl_jobs WHERE queue = ?1 "
+            "AND (state IN ('queued', 'running', 'due', 'retrying') OR (state = 'scheduled' AND eta <= ?2)) LIMIT 1",
+            (self.name, time.time()),
+            results=True,
+        )
+
+    # -- what commands change ---------------------------------------------
+
+    def cancel(self, job_id: str) -> tuple[bool, State | None]:
         """Revoke a job still waiting to run, in the one transaction that takes it
-        out of the queue, so no worker can claim it afterwards. Returns the state it
-        was in (a job in any other state is left alone), None if there is no such job."""
+        out of the queue, so no worker can claim it afterwards. Returns whether it
+        was revoked, and the state it was in (None: no such job)."""
         with self.db(commit=True) as curs:
             row = curs.execute("SELECT state FROM taskctl_jobs WHERE id = ?", (job_id,)).fetchone()
-            if row and row[0] in WAITING:
-                curs.execute(
-                    "UPDATE taskctl_jobs SET state = 'revoked', data = NULL, lease_until = NULL, "
-                    "finished_at = ?, error_type = 'Cancelled', error_message = 'by taskctl cancel' "
-                    "WHERE id = ?",
-                    (time.time(), job_id),
-                )
-        return row[0] if row else None
+            if row is None:
+                return False, None
+            if row[0] == DUE:  # Huey is enqueueing it this moment: its upsert would undo a revoke
+                return False, State.QUEUED
+            state = State(row[0])
+            if not state.waiting:
+                return False, state
+            curs.execute(
+                "UPDATE taskctl_jobs SET state = 'revoked', data = NULL, lease_until = NULL, "
+                "finished_at = ?, error_type = 'Cancelled', error_message = 'by taskctl cancel' WHERE id = ?",
+                (time.time(), job_id),
+            )
+        return True, state
 
     def enqueue_retry(self, old_id: str, data: bytes) -> bool:
         """Queue `data`, a new job, as the retry of the failed job `old_id`, and link
@@ -329,42 +388,34 @@ class JobStorage(SqliteStorage):
             )
             if not curs.rowcount:
                 return False
-            curs.execute(_UPSERT, self._row(data, message, "queued", message.priority, None))
+            curs.execute(_UPSERT, self._row(data, message, State.QUEUED, message.priority))
             curs.execute("UPDATE taskctl_jobs SET retry_of = ? WHERE id = ?", (old_id, message.id))
         return True
+
+    def count(self, selection: Selection) -> int:
+        return sqlite_prune.count(self, selection)
+
+    def delete(self, selection: Selection, progress: Progress | None = None) -> int:
+        return sqlite_prune.delete(self, selection, progress)
+
+    # -- reads that need the message or Huey's own tables -------------------
 
     def message(self, job_id: str) -> Message | None:
         "The job's Huey message while it is kept (queued, scheduled, running, failed)."
         rows = self.sql("SELECT data FROM taskctl_jobs WHERE id = ?", (job_id,), results=True)
         return self._message(rows[0][0]) if rows and rows[0][0] is not None else None
 
-    def is_idle(self) -> bool:
-        """Nothing queued, running, waiting for a retry, or due now (for `--burst`).
-        Jobs delayed to a later time do not count: they are not work for this run."""
-        return not self.sql(
-            "SELECT 1 FROM taskctl_jobs WHERE queue = ?1 "
-            "AND (state IN ('queued', 'running', 'due', 'retrying') "
-            "OR (state = 'scheduled' AND eta <= ?2)) LIMIT 1",
-            (self.name, time.time()),
-            results=True,
-        )
-
     def enqueued_since(self, task: str, since: float) -> bool:
         "Has a job of `task` been queued at or after `since` (epoch seconds)?"
-        return bool(
-            self.sql(
-                "SELECT 1 FROM taskctl_jobs WHERE queue = ? AND task = ? AND enqueued_at >= ? LIMIT 1",
-                (self.name, task, since),
-                results=True,
-            )
-        )
+        sql = "SELECT 1 FROM taskctl_jobs WHERE queue = ? AND task = ? AND enqueued_at >= ? LIMIT 1"
+        return bool(self.sql(sql, (self.name, task, since), results=True))
 
     def peek_result(self, job_id: str) -> Any:
         "Huey's stored return value for a job, left in place; EmptyData if none."
         data = self.peek_data(job_id)
         return data if data is EmptyData else self.serializer.deserialize(data)
 
-    # -- helpers --------------------------------------------------------
+    # -- helpers ------------------------------------------------------------
 
     def _message(self, data: bytes) -> Message | None:
         "The job the bytes describe; None for bytes that are not a Huey message."
@@ -380,26 +431,17 @@ class JobStorage(SqliteStorage):
             self._last_seq = max(time.time_ns(), self._last_seq + 1)
             return self._last_seq
 
-    def _upsert(
-        self,
-        data: bytes,
-        message: Message | None,
-        state: str,
-        priority: float | None,
-        eta: float | None,
-    ) -> None:
-        self.sql(_UPSERT, self._row(data, message, state, priority, eta), commit=True)
-
     def _row(
-        self, data: bytes, message: Message | None, state: str, priority: float | None, eta: float | None
+        self, data: bytes, message: Message | None, state: State, priority: float | None, eta: float | None = None
     ) -> tuple[Any, ...]:
         if message is None:
             job_id, task, args, kwargs, retries = uuid.uuid4().hex, None, None, None, 0
         else:
-            job_id, task = message.id, message.name
-            args, kwargs = to_json(list(message.args or ())), to_json(message.kwargs or {})
-            retries = message.retries or 0
-        params = (job_id, self.name, task, args, kwargs, state, priority or 0, eta, self._next_seq())
+            job_id, task, retries = message.id, message.name, message.retries or 0
+            args, kwargs = to_json(_as_list(message.args)), to_json(message.kwargs or {})
+            if eta is None and message.eta is not None:
+                eta = to_epoch(message.eta)
+        params = (job_id, self.name, task, args, kwargs, state.value, priority or 0, eta, self._next_seq())
         return (*params, self.to_blob(data), retries, time.time())
 
     def _count(self, where: str) -> int:
@@ -407,14 +449,47 @@ class JobStorage(SqliteStorage):
         return self.sql(sql, (self.name,), results=True)[0][0]
 
     def _data(self, where: str, order: str, limit: int | None) -> list[bytes]:
-        sql = f"SELECT data FROM taskctl_jobs WHERE queue = ? AND {where} ORDER BY {order}"
-        params: tuple[Any, ...] = (self.name,)
-        if limit is not None:
-            sql, params = sql + " LIMIT ?", (self.name, limit)
-        return [data for (data,) in self.sql(sql, params, results=True)]
+        sql = f"SELECT data FROM taskctl_jobs WHERE queue = ? AND {where} ORDER BY {order} LIMIT ?"
+        return [data for (data,) in self.sql(sql, (self.name, -1 if limit is None else limit), results=True)]
 
     def _delete(self, where: str) -> None:
         self.sql(f"DELETE FROM taskctl_jobs WHERE queue = ? AND {where}", (self.name,), commit=True)
+
+
+def _as_list(args: Any) -> list[Any]:
+    "Huey takes any value as args (`task.schedule(3)`); the record keeps a list."
+    return list(args) if isinstance(args, list | tuple) else [] if args is None else [args]
+
+
+def _end_attempt(
+    curs: sqlite3.Cursor, job_id: str, outcome: Outcome, now: float, error: tuple[Any, ...] = (None, None, None)
+) -> None:
+    curs.execute(
+        "UPDATE taskctl_attempts SET outcome = ?, finished_at = ?, duration = ? - started_at, "
+        "error_type = ?, error_message = ?, traceback = ? WHERE job_id = ? AND outcome = 'running'",
+        (outcome.value, now, now, *error, job_id),
+    )
+
+
+def _drop_open_attempt(curs: sqlite3.Cursor, job_id: str) -> None:
+    curs.execute("DELETE FROM taskctl_attempts WHERE job_id = ? AND outcome = 'running'", (job_id,))
+
+
+def _marks(values: list[Any]) -> str:
+    "Placeholders for an IN list; an empty list matches nothing."
+    return ",".join("?" * len(values)) if values else "NULL"
+
+
+def _pid_alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _fork_safety(storage: JobStorage) -> None:

@@ -1,0 +1,189 @@
+"""The SQLite engine's read side: what `status`, `show`, `history` and `latest_result` ask.
+
+Every query is indexed and LIMITed, and none unpickles a message, so the
+answers stay quick with 100,000 jobs queued and a million in history. It opens
+the file without Huey, and read-only when asked (a web app).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from taskctl.model import Attempt, CachedResult, Job, Outcome, Run, State
+
+_JOB_COLUMNS = (
+    "id, task, state, args, kwargs, priority, eta, enqueued_at, started_at, finished_at, "
+    "duration, attempts, worker_host, worker_pid, worker_thread, "
+    "error_type, error_message, traceback, result_preview, retry_of, retried_as"
+)
+_RESULT_COLUMNS = "task, job_id, value, computed_at, duration"
+# What a finished job is: it has left the queue for good (retention's domain).
+_FINISHED = "finished_at IS NOT NULL"
+
+
+class SqliteRecord:
+    def __init__(self, path: Path, queue: str, busy_timeout: float = 5.0, read_only: bool = False):
+        self.path = path
+        self.queue = queue
+        target, uri = (f"{path.resolve().as_uri()}?mode=ro", True) if read_only else (str(path), False)
+        self.conn = sqlite3.connect(target, uri=uri, timeout=busy_timeout, check_same_thread=False)
+        self.conn.row_factory = sqlite3.Row
+
+    def exists(self) -> bool:
+        return bool(self._rows("SELECT 1 FROM sqlite_master WHERE name = 'taskctl_jobs'", ()))
+
+    def counts(self) -> dict[State, int]:
+        counts = dict.fromkeys(State, 0)
+        for row in self._rows("SELECT state, n FROM taskctl_counts WHERE queue = ?", (self.queue,)):
+            # 'due' is the moment between the schedule and the queue.
+            state = State.QUEUED if row["state"] == "due" else State(row["state"])
+            counts[state] += row["n"]
+        return counts
+
+    def queued(self, limit: int) -> list[Job]:
+        return self._jobs("state = 'queued'", "priority DESC, seq", limit)
+
+    def scheduled(self, limit: int) -> list[Job]:
+        return self._jobs("state IN ('scheduled', 'retrying')", "eta, seq", limit)
+
+    def running(self, limit: int) -> list[Job]:
+        return self._jobs("state = 'running'", "started_at", limit)
+
+    def failed(self, limit: int) -> list[Job]:
+        return self._jobs("state = 'failed'", "finished_at DESC", limit)
+
+    def job(self, job_id: str) -> Job | None:
+        jobs = self._jobs("id = ?", "id", 1, [job_id])
+        return jobs[0] if jobs else None
+
+    def job_ids(self, prefix: str, limit: int) -> list[str]:
+        "Ids that start with `prefix` (a range on the primary key, not a scan)."
+        # `+queue`: the planner would otherwise pick a queue index and sort the whole table.
+        sql = "SELECT id FROM taskctl_jobs WHERE id >= ? AND id < ? AND +queue = ? ORDER BY id LIMIT ?"
+        return [row["id"] for row in self._rows(sql, (prefix, prefix + "\U0010ffff", self.queue, limit))]
+
+    def attempts(self, job_id: str) -> list[Attempt]:
+        rows = self._rows(
+            "SELECT job_id, attempt, started_at, finished_at, duration, worker, outcome, error_type, error_message, "
+            "traceback FROM taskctl_attempts WHERE job_id = ? ORDER BY attempt",
+            (job_id,),
+        )
+        return [Attempt(**{**dict(row), "outcome": Outcome(row["outcome"])}) for row in rows]
+
+    def history(
+        self, limit: int, task: str | None = None, state: State | None = None, since: float | None = None
+    ) -> list[Job]:
+        "Finished jobs, newest first."
+        where, params = [_FINISHED], []
+        for clause, value in (("task = ?", task), ("state = ?", state and state.value), ("finished_at >= ?", since)):
+            if value is not None:
+                where.append(clause)
+                params.append(value)
+        return self._jobs(" AND ".join(where), "finished_at DESC", limit, params)
+
+    def finished_since(self, since: float, task: str | None = None) -> list[Run]:
+        "What `stats` counts: every finished job since `since`."
+        sql = "SELECT task, state, finished_at, duration FROM taskctl_jobs WHERE queue = ? "
+        sql += f"AND {_FINISHED} AND finished_at >= ?" + (" AND task = ?" if task else "")
+        cursor = self.conn.cursor()
+        cursor.row_factory = None  # plain tuples: a day can hold a hundred thousand jobs
+        rows = cursor.execute(sql, (self.queue, since, *([task] if task else []))).fetchall()
+        states = {s.value: s for s in State}
+        return [Run(name, states[state], at, took) for name, state, at, took in rows]
+
+    def last_run(self, task: str) -> Job | None:
+        "The task's latest job that ran to an end (succeeded or failed)."
+        where = f"task = ? AND {_FINISHED} AND state IN ('succeeded', 'failed')"
+        jobs = self._jobs(where, "finished_at DESC", 1, [task])
+        return jobs[0] if jobs else None
+
+    def retryable(self, limit: int, task: str | None = None) -> list[Job]:
+        "Failed jobs not retried yet, in the order they failed."
+        where = "state = 'failed' AND retried_as IS NULL" + (" AND task = ?" if task else "")
+        return self._jobs(where, "finished_at", limit, [task] if task else [])
+
+    def has_task(self, task: str) -> bool:
+        return bool(self._rows("SELECT 1 FROM taskctl_jobs WHERE queue = ? AND task = ? LIMIT 1", (self.queue, task)))
+
+    def tasks_with_history(self) -> list[str]:
+        sql = f"SELECT DISTINCT task FROM taskctl_jobs WHERE queue = ? AND {_FINISHED} AND task IS NOT NULL"
+        return [row["task"] for row in self._rows(sql, (self.queue,))]
+
+    def nth_finished(self, task: str, n: int, exclude: frozenset[State]) -> float | None:
+        "When the task's n-th newest finished job (from 0) not in `exclude` finished."
+        marks = ",".join("?" * len(exclude)) or "NULL"
+        rows = self._rows(
+            f"SELECT finished_at FROM taskctl_jobs WHERE queue = ? AND task = ? AND {_FINISHED} "
+            f"AND state NOT IN ({marks}) ORDER BY finished_at DESC LIMIT 1 OFFSET ?",
+            (self.queue, task, *(s.value for s in exclude), n),
+        )
+        return rows[0]["finished_at"] if rows else None
+
+    def results(self, limit: int | None = None) -> list[CachedResult]:
+        rows = self._rows(
+            f"SELECT {_RESULT_COLUMNS} FROM taskctl_results WHERE queue = ? ORDER BY task LIMIT ?",
+            (self.queue, -1 if limit is None else limit),
+        )
+        return [_result(row) for row in rows]
+
+    def result(self, task: str) -> CachedResult | None:
+        "The cached result of `task`, by full name or a unique suffix."
+        rows = self._rows(
+            f"SELECT {_RESULT_COLUMNS} FROM taskctl_results WHERE queue = ? AND (task = ? OR task LIKE ? ESCAPE '\\') "
+            "ORDER BY task = ? DESC",
+            (self.queue, task, "%." + _escape_like(task), task),
+        )
+        if not rows or (len(rows) > 1 and rows[0]["task"] != task):
+            return None
+        return _result(rows[0])
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def _rows(self, sql: str, params: Iterable[Any]) -> list[sqlite3.Row]:
+        return self.conn.execute(sql, tuple(params)).fetchall()
+
+    def _jobs(self, where: str, order: str, limit: int, params: Iterable[Any] = ()) -> list[Job]:
+        sql = f"SELECT {_JOB_COLUMNS} FROM taskctl_jobs WHERE queue = ? AND {where} ORDER BY {order} LIMIT ?"
+        return [_job(row) for row in self._rows(sql, (self.queue, *params, limit))]
+
+
+def _job(row: sqlite3.Row) -> Job:
+    worker = f"{row['worker_host']}:{row['worker_pid']}/{row['worker_thread']}" if row["worker_host"] else None
+    return Job(
+        id=row["id"],
+        task=row["task"],
+        state=State.QUEUED if row["state"] == "due" else State(row["state"]),
+        args=tuple(_loads(row["args"], [])),
+        kwargs=_loads(row["kwargs"], {}),
+        priority=row["priority"],
+        eta=row["eta"],
+        enqueued_at=row["enqueued_at"],
+        started_at=row["started_at"],
+        finished_at=row["finished_at"],
+        duration=row["duration"],
+        attempts=row["attempts"],
+        worker=worker,
+        error_type=row["error_type"],
+        error_message=row["error_message"],
+        traceback=row["traceback"],
+        result_preview=row["result_preview"],
+        retry_of=row["retry_of"],
+        retried_as=row["retried_as"],
+    )
+
+
+def _result(row: sqlite3.Row) -> CachedResult:
+    return CachedResult(row["task"], row["job_id"], json.loads(row["value"]), row["computed_at"], row["duration"])
+
+
+def _loads(text: str | None, default: Any) -> Any:
+    return default if text is None else json.loads(text)
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
