@@ -12,11 +12,14 @@ import sys
 import textwrap
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from redis_support import RedisMissing, start_redis
+from redis_support import stop as stop_redis
 from typer.testing import CliRunner
 
 from taskctl.cli import app
@@ -121,6 +124,11 @@ if str(ROOT) not in sys.path:
 class Project:
     root: Path
     module: str
+    url: str | None = None  # a redis:// URL: the record lives in Redis, under a queue of its own
+
+    @property
+    def engine(self) -> str:
+        return "redis" if self.url else "sqlite"
 
     @property
     def config(self) -> Path:
@@ -130,11 +138,22 @@ class Project:
     def database(self) -> Path:
         return self.root / "taskctl.db"
 
+    def has_record(self) -> bool:
+        "Has anything written the record yet? (A SQLite file is made by the first write.)"
+        return self.url is not None or self.database.exists()
+
+    @property
+    def database_line(self) -> str:
+        if self.url:
+            return f'database = "{self.url}"\nname = "{self.module}"'
+        return 'database = "taskctl.db"'
+
     def write_config(self, extra: str = "", schedules: str = "", taskctl: str = "") -> None:
+        database = self.database_line.replace("\n", "\n            ")
         text = f"""
             [taskctl]
             modules = ["{self.module}"]
-            database = "taskctl.db"
+            {database}
             poll_interval = 0.1
             {taskctl}
 
@@ -219,11 +238,43 @@ def stop(process: subprocess.Popen[str], sig: int = signal.SIGINT, timeout: floa
             process.kill()
 
 
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    "One real redis-server for the session; each project has a queue (a key prefix) of its own."
+    try:
+        url, process = start_redis()
+    except RedisMissing as exc:
+        if os.environ.get("TASKCTL_REQUIRE_REDIS"):  # CI: a missing server is a failure, not a skip
+            pytest.fail(str(exc))
+        pytest.skip(str(exc))
+    yield url
+    stop_redis(process)
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def engine(request: pytest.FixtureRequest) -> str:
+    "Every test that takes a project runs on both engines, but for those marked `sqlite`."
+    return request.param
+
+
 @pytest.fixture
-def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Project:
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, engine: str, request: pytest.FixtureRequest) -> Project:
     monkeypatch.delenv("TASKCTL_CONFIG", raising=False)
+    monkeypatch.delenv("COLUMNS", raising=False)  # pytest-xdist's workers set it; pipes get 200 columns
     module = f"jobs_{uuid.uuid4().hex[:10]}"
     (tmp_path / f"{module}.py").write_text(TASK_MODULE)
-    proj = Project(tmp_path, module)
+    url = request.getfixturevalue("redis_url") if engine == "redis" else None
+    proj = Project(tmp_path, module, url)
     proj.write_config()
     return proj
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    "Tests of SQLite's own files and SQL (marked `sqlite`) run on SQLite alone."
+    keep, drop = [], []
+    for item in items:
+        on_redis = getattr(item, "callspec", None) and item.callspec.params.get("engine") == "redis"
+        (drop if on_redis and item.get_closest_marker("sqlite") else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep

@@ -9,6 +9,7 @@ import sqlite3
 import time
 from datetime import datetime
 
+import pytest
 from conftest import stop, wait_until
 
 from taskctl import latest_result
@@ -88,7 +89,7 @@ def test_periodic_task_from_config_runs_as_a_job(project):
     project.write_config(schedules='"sample" = "* * * * *"')
     consumer = project.start_consumer()
     try:
-        wait_until(project.database.exists, what="the consumer to create the database")
+        wait_until(project.has_record, what="the consumer to create the database")
         wait_until(
             lambda: any(r["task"].endswith(".sample") for r in project.status()["results"]),
             what="the periodic task to run",
@@ -113,7 +114,9 @@ def test_cached_results_survive_a_restart_and_are_readable_from_python(project):
 
     second = project.enqueue("echo", "value=[1, 2]")
     project.burst()
-    cached = latest_result(f"{project.module}.echo", database=project.database)
+    # Straight from the database (a SQLite path, or a redis:// URL and the queue's name).
+    database, queue = (project.url, project.module) if project.url else (project.database, "taskctl")
+    cached = latest_result(f"{project.module}.echo", database=database, queue=queue)
     assert (cached.value, cached.job_id) == ([1, 2], second)
     assert latest_result("add", config=project.config) is None
 
@@ -134,6 +137,7 @@ def test_ctrl_c_lets_the_running_job_finish(project, tmp_path):
     assert job["state"] == "succeeded" and job["result_preview"] == "1.5"
 
 
+@pytest.mark.sqlite
 def test_a_killed_consumer_loses_nothing(project, tmp_path):
     marker = tmp_path / "started"
     once = project.enqueue("slow", "30", f"marker={marker}")
@@ -157,6 +161,7 @@ def test_a_killed_consumer_loses_nothing(project, tmp_path):
     assert db.execute("select retries from taskctl_jobs where id = ?", (retried,)).fetchone()[0] == 0
 
 
+@pytest.mark.sqlite
 def test_synchronous_normal_by_default_and_full_on_request(project):
     project.enqueue("add", "1")
     from taskctl.app import build_app
@@ -170,6 +175,7 @@ def test_synchronous_normal_by_default_and_full_on_request(project):
     assert app.store.sql("pragma synchronous", results=True)[0][0] == 2  # FULL
 
 
+@pytest.mark.sqlite
 def test_record_and_queue_are_one_row(project):
     job_id = project.enqueue("add", "1")
     db = sqlite3.connect(project.database)
@@ -232,12 +238,13 @@ def test_minimal_two_line_config_works(project):
     assert job_id
 
 
+@pytest.mark.sqlite
 def test_a_restart_in_the_same_minute_does_not_run_a_periodic_task_twice(project):
     project.write_config(schedules='"sample" = "* * * * *"')
     for _ in range(2):
         consumer = project.start_consumer()
         try:
-            wait_until(project.database.exists, what="the consumer to create the database")
+            wait_until(project.has_record, what="the consumer to create the database")
             wait_until(lambda: project.status()["counts"]["succeeded"] >= 1, what="the periodic run")
             time.sleep(0.5)  # the restarted scheduler has checked the schedule by now
         finally:

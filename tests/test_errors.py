@@ -124,12 +124,14 @@ def test_task_module_that_fails_to_import(project, tmp_path):
     )
 
 
+@pytest.mark.sqlite
 def test_database_that_is_a_directory(project):
     project.database.mkdir()
     assert_one_line_error(project.cli("status"), 1, "is a directory")
     assert project.database.is_dir()
 
 
+@pytest.mark.sqlite
 def test_database_that_is_not_sqlite_is_left_untouched(project):
     content = b"these are my notes, not a database\n" * 100
     project.database.write_bytes(content)
@@ -137,6 +139,7 @@ def test_database_that_is_not_sqlite_is_left_untouched(project):
     assert project.database.read_bytes() == content
 
 
+@pytest.mark.sqlite
 def test_locked_database(project):
     project.write_config(taskctl="busy_timeout = 0.2")
     project.enqueue("add", "1")  # create the database
@@ -151,6 +154,7 @@ def test_locked_database(project):
     assert project.status()["counts"]["queued"] == 2
 
 
+@pytest.mark.sqlite
 def test_read_commands_do_not_create_a_missing_database(project, tmp_path):
     project.config.write_text(f'[taskctl]\nmodules = ["{project.module}"]\ndatabase = "typo/jobs.db"\n')
     assert_one_line_error(project.cli("status"), 1, "no database at", "typo/jobs.db", "[taskctl] database")
@@ -158,6 +162,7 @@ def test_read_commands_do_not_create_a_missing_database(project, tmp_path):
     assert not (tmp_path / "typo").exists()
 
 
+@pytest.mark.sqlite
 def test_another_programs_sqlite_database_is_left_untouched(project):
     other = sqlite3.connect(project.database)
     other.execute("create table users (id integer primary key, name text)")

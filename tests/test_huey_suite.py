@@ -17,6 +17,7 @@ import sys
 import tempfile
 import time
 import unittest
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,8 @@ SKIPPED: dict[str, str] = {
     "TestImmediateMemoryStorage": "its get_huey is a Huey on a storage that raises on every call",
     "TestWrappers": "builds Huey's wrapper class of every backend (redis too); never uses get_huey",
     "TestMiniHuey": "MiniHuey (gevent) is another class, with no storage",
+    "TestSqliteStorage_redis::test_task_index": "SqliteStorage's own SQL index (its StorageTests run on Redis)",
+    "TestSqliteStorage_redis::test_timeout": "SqliteStorage's own busy timeout (its StorageTests run on Redis)",
     **dict.fromkeys(
         (
             "TestRedisStorage",
@@ -77,24 +80,26 @@ HUEY_OPTIONS: dict[str, dict[str, Any]] = {
     "TestStoreIntermediateErrors": {"store_intermediate_errors": False},
 }
 
-ENGINES = ("sqlite",)  # "redis" next: add it here and in taskctl_huey
+ENGINES = ("sqlite", "redis")
 
 CONFIG = """
 [taskctl]
 modules = ["huey_suite_tasks"]
-database = "taskctl.db"
+{database}
 busy_timeout = 3  # as the SqliteHuey(timeout=3) of Huey's TestSqliteStorage
 [retention]
 schedule = ""  # no built-in 'prune' task in the registry
 """
 
 
-def taskctl_huey(engine: str, tmp: Path) -> Huey:
+def taskctl_huey(engine: str, tmp: Path, redis_url: str | None = None) -> Huey:
     "taskctl's Huey for `engine`, built by the CLI's own path from a config.toml in `tmp`."
-    if engine != "sqlite":
-        raise ValueError(f"no {engine!r} engine yet")
+    if engine == "redis":
+        database = f'database = "{redis_url}"\nname = "hs_{uuid.uuid4().hex[:12]}"'  # a queue of its own
+    else:
+        database = 'database = "taskctl.db"'
     (tmp / "huey_suite_tasks.py").write_text("")
-    (tmp / "config.toml").write_text(CONFIG)
+    (tmp / "config.toml").write_text(CONFIG.format(database=database))
     return build_app(load_settings(tmp / "config.toml")).huey
 
 
@@ -117,13 +122,18 @@ def _get_huey(engine: str, options: dict[str, Any]) -> Callable[[unittest.TestCa
         # Huey's tests take naive datetime.now() for Huey's clock, true with utc=True only in UTC.
         self.addCleanup(_set_tz, os.environ.get("TZ"))
         _set_tz("UTC")
-        huey = taskctl_huey(engine, tmp)
+        huey = taskctl_huey(engine, tmp, getattr(self, "redis_url", None))
         self.addCleanup(huey.storage.close)
         for name, value in options.items():
             setattr(huey, name, value)
         return huey
 
     return get_huey
+
+
+def _redis_server(self: unittest.TestCase, redis_url: str) -> None:
+    "The session's redis-server (conftest), for the classes on the Redis engine."
+    self.redis_url = redis_url  # type: ignore[attr-defined]
 
 
 def _marked(test: Callable[..., Any], mark: pytest.MarkDecorator) -> Callable[..., Any]:
@@ -140,6 +150,8 @@ def _adapt(case: type[unittest.TestCase], engine: str) -> type[unittest.TestCase
     name = case.__name__ if len(ENGINES) == 1 else f"{case.__name__}_{engine}"
     namespace: dict[str, Any] = {"__module__": __name__, "__qualname__": name}
     namespace["get_huey"] = _get_huey(engine, HUEY_OPTIONS.get(case.__name__, {}))
+    if engine == "redis":
+        namespace["_redis"] = pytest.fixture(autouse=True)(_redis_server)
     if skip := SKIPPED.get(name, SKIPPED.get(case.__name__)):
         namespace["pytestmark"] = [pytest.mark.skip(reason=skip)]
     for test in unittest.TestLoader().getTestCaseNames(case):

@@ -200,6 +200,7 @@ def test_status_watch_refreshes_until_ctrl_c(project):
     assert result.exit_code == 2 and "--watch is a live view" in result.stderr
 
 
+@pytest.mark.sqlite
 def test_commands_never_create_a_database_to_read_or_steer(project):
     for command in (["history"], ["stats"], ["results"], ["show", "abcd1234"], ["cancel", "abcd1234"],
                     ["retry", "abcd1234"], ["purge", "--yes"]):  # fmt: skip

@@ -13,6 +13,9 @@ from taskctl.app import App, build_app
 from taskctl.config import load_settings
 from taskctl.engines.sqlite_prune import BATCH
 
+# SQLite's own tables, SQL and query plans; the Redis engine has tests/test_redis_engine.py.
+pytestmark = pytest.mark.sqlite
+
 DAY = 86400.0
 
 

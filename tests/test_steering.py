@@ -8,6 +8,7 @@ import pty
 import subprocess
 from pathlib import Path
 
+import pytest
 from conftest import stop, subprocess_env, wait_until
 from sqlite_utils import Database
 
@@ -141,6 +142,7 @@ def _purge_in_terminal(project, answer: str) -> subprocess.CompletedProcess[str]
         os.close(replica)
 
 
+@pytest.mark.sqlite
 def test_purge_each_kind(project):
     project.enqueue("add", "1", "2")
     project.enqueue("boom")

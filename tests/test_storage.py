@@ -5,9 +5,13 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
 from sqlite_utils import Database
 
 from taskctl.engines.sqlite_schema import migrate, migrations
+
+# SQLite's own tables, SQL and query plans; the Redis engine has tests/test_redis_engine.py.
+pytestmark = pytest.mark.sqlite
 
 
 def test_migrating_an_empty_database_gives_the_final_schema(tmp_path):

@@ -5,19 +5,22 @@ Huey deletes a message the moment a worker takes it. Here a job's row of
 transaction that moves the queue entry and writes the record together, so the
 two can never disagree. This module is the only writer of job states.
 
-    enqueue ─────────> queued ──dequeue──> running ──record_success──> succeeded
-                         ▲   ▲                │  │
-    add_to_schedule      │   └──unclaim───────┤  ├─record_error(final)────────> failed
-      │     read_schedule│   (not due: Huey   │  ├─record_error, Huey retries: add_to_schedule
-      ▼                  │    schedules it)   │  │     of a running job ──> retrying ─┐
-    scheduled ──────> due ─(Huey enqueues)    │  ├─requeue_interrupted ──> queued     │
-      ▲                  ▲                    │  ├─record_skipped ──> revoked | expired
-      └──────────────────┴── retrying <───────┘  └─record_undeliverable ──> failed
-                          (read_schedule)
-    cancel: queued | scheduled | retrying ──> revoked
-    recover_lost: running past its lease, or its worker pid dead ──> queued (a retry
-        left, used up) | failed (WorkerLost); due past its lease ──> queued
-    enqueue_retry: failed ──(retried_as)──> a new queued job (retry_of)
+    (new)      ──enqueue──────────────> queued     (with an eta too: a worker moves it on, as in Huey)
+    (new)      ──add_to_schedule──────> scheduled
+    queued     ──dequeue (the claim)──> running    (an attempt begins: worker, owner, lease)
+    running    ──record_success───────> succeeded  (the value cached for its task)
+    running    ──record_error, final──> failed     (the message kept, for `taskctl retry`)
+    running    ──add_to_schedule──────> retrying   (Huey retries after a delay)
+    running    ──enqueue──────────────> queued     (Huey retries at once)
+    running    ──unclaim──────────────> scheduled  (not due yet; not an attempt)
+    running    ──record_skipped───────> revoked | expired (not an attempt)
+    running    ──record_undeliverable─> failed     (UnknownTask)
+    running    ──requeue_interrupted──> queued     (the consumer stopped mid-run)
+    running    ──recover_lost─────────> queued (a retry left, used up) | failed (WorkerLost)
+    scheduled, retrying ──read_schedule──> due ──enqueue (Huey, at once)──> queued
+    due        ──recover_lost─────────> queued     (its lease ran out)
+    queued, scheduled, retrying ──cancel──> revoked
+    failed     ──enqueue_retry────────> failed, linked to a new queued job (retried_as, retry_of)
 
 `due` is the moment between the schedule and the queue: Huey enqueues what
 read_schedule returns right after the call, and the lease brings it back if it
@@ -245,10 +248,12 @@ class JobStorage(SqliteStorage):
             _drop_open_attempt(curs, job_id)
 
     def unclaim(self, job_id: str) -> None:
-        "This worker's claim is given back unrun (Huey found the job not due yet): not an attempt."
+        """This worker's claim is given back unrun (Huey found the job not due yet): not an
+        attempt. Straight to the schedule, where Huey puts it next: back in the queue,
+        another worker could claim it before Huey does."""
         with self.db(commit=True) as curs:
             curs.execute(
-                "UPDATE taskctl_jobs SET state = 'queued', attempts = max(attempts - 1, 0), started_at = NULL, "
+                "UPDATE taskctl_jobs SET state = 'scheduled', attempts = max(attempts - 1, 0), started_at = NULL, "
                 "worker_host = NULL, worker_pid = NULL, worker_thread = NULL, owner = NULL, lease_until = NULL "
                 f"WHERE id = ? AND {_MINE}",
                 (job_id, *Worker.current().key),

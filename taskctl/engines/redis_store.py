@@ -1,0 +1,462 @@
+"""The Redis engine's write side: Huey's storage, with the queue *in* the job record.
+
+A job's hash is its record, and the queue, the schedule and every other index
+are sorted sets of its id. Each change of state below is one Lua script
+(redis_scripts.py) that moves the index entries and writes the record together,
+so a job is never queued but unrecorded, nor gone from both.
+
+    (new)      ──enqueue──────────────> queued     (with an eta too: a worker moves it on, as in Huey)
+    (new)      ──add_to_schedule──────> scheduled
+    queued     ──dequeue (the claim)──> running    (an attempt begins: worker, owner, lease)
+    running    ──record_success───────> succeeded  (the value cached for its task)
+    running    ──record_error, final──> failed     (the message kept, for `taskctl retry`)
+    running    ──add_to_schedule──────> retrying   (Huey retries after a delay)
+    running    ──enqueue──────────────> queued     (Huey retries at once)
+    running    ──unclaim──────────────> scheduled  (not due yet; not an attempt)
+    running    ──record_skipped───────> revoked | expired (not an attempt)
+    running    ──record_undeliverable─> failed     (UnknownTask)
+    running    ──requeue_interrupted──> queued     (the consumer stopped mid-run)
+    running    ──recover_lost─────────> queued (a retry left, used up) | failed (WorkerLost)
+    scheduled, retrying ──read_schedule──> due ──enqueue (Huey, at once)──> queued
+    due        ──recover_lost─────────> queued     (its lease ran out)
+    queued, scheduled, retrying ──cancel──> revoked
+    failed     ──enqueue_retry────────> failed, linked to a new queued job (retried_as, retry_of)
+
+`due` is the moment between the schedule and the queue: Huey enqueues what
+read_schedule returns right after the call, and the lease brings it back if it
+never does. Readers show it as queued.
+
+Keys, all under `taskctl:{queue}:` (one hash tag, so one cluster slot):
+
+    job:<id>        hash    task, args, kwargs (JSON), state, priority, eta, seq, data (the
+                            pickled message while the job waits, runs or failed), retries,
+                            enqueued_at, started_at, finished_at, duration, attempts, worker_host,
+                            worker_pid, worker_thread, owner, lease_until, error_type,
+                            error_message, traceback, result_preview, retry_of, retried_as
+    attempts:<id>   hash    `<n>:<field>` of each attempt n (started_at, finished_at, duration,
+                            worker, outcome, error_type, error_message, traceback)
+    queue           zset    queued: score -priority, member `<seq, 16 digits>:<id>`, so the
+                            highest priority comes first, then enqueue order
+    schedule        zset    scheduled and retrying: score eta, member `<seq>:<id>`
+    leases          zset    running and due: score the lease deadline, by Redis's clock
+    running         zset    running: score started_at
+    finished        zset    final jobs: score finished_at; also finished:<state> per final
+                            state, and task:<task> per task
+    retryable       zset    failed and not retried by a job that still exists: score finished_at
+    ids             zset    every job, score 0: a unique id prefix resolves by ZRANGEBYLEX
+    counts          hash    state -> jobs, kept by the scripts (`status` is O(1))
+    tasks           hash    task -> jobs in the record;  history  set: tasks with finished jobs
+    enqueued        hash    task -> its latest enqueued_at (cron de-duplication)
+    seq             string  enqueue order across hosts (INCR), not a host's clock
+    wake            list    markers: each job queued pushes one, an idle worker BLPOPs one
+    results         hash    task -> JSON of its latest success: job_id, value, computed_at, duration
+    huey:kv         hash    Huey's result store (return values, revoke flags, locks)
+    huey:counters   hash    Huey's counters (chords)
+
+Record times are the caller's clock, as on SQLite; leases are Redis's. The
+read side is redis_record.py.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+import weakref
+from datetime import datetime
+from functools import partial
+from typing import Any
+
+from huey.constants import EmptyData
+from huey.registry import Message
+from huey.serializer import Serializer
+from huey.storage import BaseStorage
+from redis import ConnectionError as RedisConnectionError
+from redis import ConnectionPool, Redis, RedisError
+
+from taskctl.engines import redis_prune
+from taskctl.engines import redis_scripts as lua
+from taskctl.engines.base import Progress, Selection
+from taskctl.model import FINAL, State, preview, to_json
+from taskctl.times import to_epoch
+
+logger = logging.getLogger("taskctl.engines.redis")
+
+BATCH = 500  # jobs per script call of a read_schedule or a purge: no call blocks Redis for long
+VISIT = 5000  # index entries a purge script looks at, at most, per call
+DUE = "due"
+_FINAL = frozenset(s.value for s in FINAL)
+_ALL = _FINAL | {"queued", "scheduled", "retrying", "running", DUE}
+# The unfinished states a purge finds in each index, and all the states the index holds:
+# when the two are the same (and no task is asked for), ZCOUNT counts them.
+_WAITING = {
+    lua.QUEUE: ({"queued"}, {"queued"}),
+    lua.SCHEDULE: ({"scheduled", "retrying"}, {"scheduled", "retrying"}),
+    lua.RUNNING: ({"running"}, {"running"}),
+    lua.LEASES: ({DUE}, {"running", DUE}),
+}
+
+
+class RedisJobStorage(BaseStorage):
+    "A Huey storage on Redis whose queue and schedule are indexes of the job record."
+
+    blocking = True  # dequeue waits for a wake-up marker: Huey's workers need not poll
+    priority = True
+
+    def __init__(
+        self,
+        name: str = "huey",
+        url: str = "redis://127.0.0.1:6379/0",
+        serializer: Serializer | None = None,
+        lease: float = 60.0,
+        password: str | None = None,
+        read_timeout: float = 1.0,
+        blocking: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(name)
+        self.serializer = serializer or Serializer()
+        self.lease = lease
+        self.read_timeout = read_timeout
+        self.blocking = blocking
+        # Marks the jobs this consumer claimed (its forked workers share it), so
+        # its heartbeat renews only their leases.
+        self.owner = uuid.uuid4().hex
+        self.prefix = lua.prefix(name)
+        self._url = url
+        self._options = {**kwargs, **({"password": password} if password else {})}
+        self._connect()
+        _check_eviction(self.conn)
+        os.register_at_fork(after_in_child=partial(_reconnect, weakref.ref(self)))
+
+    def _connect(self) -> None:
+        # redis-py's pool is thread-safe; a forked worker builds its own (see _reconnect).
+        self.pool = ConnectionPool.from_url(self._url, **self._options)
+        # Any: redis-py types every reply `bytes | str` (decode_responses decides at run
+        # time); this client's replies are bytes.
+        self.conn: Any = Redis(connection_pool=self.pool)
+        self._scripts = {name: self.conn.register_script(lua.LIB + body) for name, body in lua.SCRIPTS.items()}
+
+    def close(self) -> None:
+        self.pool.disconnect()
+
+    # -- the queue and the schedule, as Huey calls them -------------------
+
+    def enqueue(self, data: bytes, priority: float | None = None) -> None:
+        # Always the queue, even with an eta, as in Huey: a worker moves a job that
+        # is not due yet to the schedule (and Huey signals SIGNAL_SCHEDULED then).
+        message = self._message(data)
+        eta = to_epoch(message.eta) if message and message.eta else None
+        self._run("enqueue", *self._job(data, message, State.QUEUED, priority, eta))
+
+    def add_to_schedule(self, data: bytes, ts: datetime) -> None:
+        message = self._message(data)
+        priority = message.priority if message else None
+        self._run("enqueue", *self._job(data, message, State.SCHEDULED, priority, to_epoch(ts)))
+
+    def dequeue(self) -> bytes | None:
+        data = self._claim()
+        if data is None and self.blocking:
+            # A script cannot block, and a pop outside the claim would lose the job on a
+            # crash: wait for the marker an enqueue pushes, then claim again.
+            self.conn.blpop([self._key(lua.WAKE)], timeout=self.read_timeout)
+            data = self._claim()
+        return data
+
+    def _claim(self) -> bytes | None:
+        host, pid, thread = _worker()
+        return self._run("claim", host, pid, thread, self.owner, self.lease, time.time())
+
+    def queue_size(self) -> int:
+        return self.conn.zcard(self._key(lua.QUEUE))
+
+    def enqueued_items(self, limit: int | None = None) -> list[bytes]:
+        return self._data(lua.QUEUE, limit)
+
+    def flush_queue(self) -> None:
+        redis_prune.flush(self, {"queued"})
+
+    def read_schedule(self, ts: datetime) -> list[bytes]:
+        found: list[bytes] = []
+        while True:
+            batch = self._run("read_schedule", to_epoch(ts), self.lease, BATCH)
+            found += batch
+            if len(batch) < BATCH:
+                return found
+
+    def schedule_size(self) -> int:
+        return self.conn.zcard(self._key(lua.SCHEDULE))
+
+    def scheduled_items(self, limit: int | None = None) -> list[bytes]:
+        return self._data(lua.SCHEDULE, limit)
+
+    def flush_schedule(self) -> None:
+        redis_prune.flush(self, {"scheduled", "retrying", DUE})
+
+    # -- Huey's result store and counters: a hash each, as Huey's RedisStorage keeps them
+
+    def put_data(self, key: bytes | str, value: bytes, is_result: bool = False) -> None:
+        self.conn.hset(self._key(lua.HUEY_KV), key, value)
+
+    def peek_data(self, key: bytes | str) -> Any:
+        value = self.conn.hget(self._key(lua.HUEY_KV), key)
+        return EmptyData if value is None else value
+
+    def peek_many(self, keys: list[Any]) -> dict[Any, bytes]:
+        values = self.conn.hmget(self._key(lua.HUEY_KV), keys) if keys else []
+        return {k: v for k, v in zip(keys, values, strict=True) if v is not None}
+
+    def pop_data(self, key: bytes | str) -> Any:
+        pipe = self.conn.pipeline()  # MULTI: two readers never both get the value
+        pipe.hget(self._key(lua.HUEY_KV), key)
+        pipe.hdel(self._key(lua.HUEY_KV), key)
+        value, _ = pipe.execute()
+        return EmptyData if value is None else value
+
+    def delete_data(self, key: bytes | str) -> bool:
+        return self.conn.hdel(self._key(lua.HUEY_KV), key) != 0
+
+    def has_data_for_key(self, key: bytes | str) -> bool:
+        return bool(self.conn.hexists(self._key(lua.HUEY_KV), key))
+
+    def put_if_empty(self, key: bytes | str, value: bytes, ttl: float | None = None) -> bool:
+        if ttl is not None:  # HEXPIRE needs Redis 7.4; taskctl supports 7.0
+            raise NotImplementedError("ttl is not supported by this storage.")
+        return bool(self.conn.hsetnx(self._key(lua.HUEY_KV), key, value))
+
+    def result_store_size(self) -> int:
+        return self.conn.hlen(self._key(lua.HUEY_KV))
+
+    def result_items(self) -> dict[str, bytes]:
+        return {k.decode(): v for k, v in self.conn.hgetall(self._key(lua.HUEY_KV)).items()}
+
+    def flush_results(self) -> None:
+        self.conn.delete(self._key(lua.HUEY_KV))
+
+    def incr(self, key: str, amount: int = 1) -> int:
+        return self.conn.hincrby(self._key(lua.HUEY_COUNTERS), key, amount)
+
+    def delete_counter(self, key: str) -> None:
+        self.conn.hdel(self._key(lua.HUEY_COUNTERS), key)
+
+    def flush_counters(self) -> None:
+        self.conn.delete(self._key(lua.HUEY_COUNTERS))
+
+    # -- outcomes, as taskctl's Huey and its hooks report them -------------
+
+    def record_success(self, job_id: str, value: Any) -> None:
+        "The job succeeded: clear its message, keep a preview, cache the whole value."
+        head = '{"job_id": ' + json.dumps(job_id) + ', "value": ' + to_json(value)
+        self._run("succeed", job_id, *_worker(), time.time(), preview(value), head)
+
+    def record_error(self, job_id: str, exc: BaseException, tb: str, final: bool) -> None:
+        """An attempt raised. A final failure keeps the message, for `taskctl retry`;
+        a retry stays running until Huey puts it back (enqueue or add_to_schedule)."""
+        self._run("fail", job_id, *_worker(), time.time(), int(final), type(exc).__name__, str(exc), tb)
+
+    def record_skipped(self, job_id: str, state: State) -> None:
+        "Revoked or expired: taken from the queue but never run, so not an attempt."
+        self._run("skip", job_id, State(state).value, time.time())
+
+    def unclaim(self, job_id: str) -> None:
+        "This worker's claim is given back unrun (Huey found the job not due yet): not an attempt."
+        self._run("unclaim", job_id, *_worker())
+
+    def record_undeliverable(self, data: bytes, exc: Exception) -> None:
+        "A claimed message this consumer cannot run (its task is not registered here)."
+        message = self._message(data)
+        if message is not None:
+            error = f"{message.name} is not a task of this consumer ({exc}); check [taskctl] modules"
+            self._run("undeliverable", message.id, time.time(), error)
+
+    def requeue_interrupted(self, job_id: str) -> None:
+        "The consumer stopped mid-run: the job goes back to the queue to run again."
+        self._run("interrupt", job_id, self.owner, time.time())
+
+    # -- leases: the consumer's heartbeat ---------------------------------
+
+    def renew_leases(self, pids: list[int]) -> int:
+        """The running jobs this consumer claimed, in these live processes (itself,
+        and its worker processes), are still being worked on."""
+        return self._run("renew", self.owner, socket.gethostname(), self.lease, *pids)
+
+    def recover_lost(self) -> int:
+        """Put right the jobs whose worker is gone: a running job whose lease ran out
+        (by Redis's clock), or at once one whose worker process on this host is dead;
+        a due job whose scheduler never queued it. A lost job with a retry left goes
+        back to the queue, using the retry up; otherwise it fails as WorkerLost.
+        Returns how many this call put right (a concurrent consumer may take some)."""
+        leases = self.conn.zrange(self._key(lua.LEASES), 0, -1, withscores=True)
+        if not leases:
+            return 0
+        seconds, micros = self.conn.time()
+        now, host = seconds + micros / 1e6, socket.gethostname()
+        pipe = self.conn.pipeline(transaction=False)
+        for job_id, _ in leases:
+            pipe.hmget(self._job_key(job_id.decode()), "state", "attempts", "worker_host", "worker_pid")
+        lost = 0
+        for (raw_id, deadline), (state, attempt, w_host, w_pid) in zip(leases, pipe.execute(), strict=True):
+            job_id = raw_id.decode()
+            if state == b"due" and deadline < now:
+                lost += self._run("recover", job_id, DUE, "", "", "", 0, time.time(), "", "")
+            elif state == b"running":
+                dead = w_host == host.encode() and not _pid_alive(int(w_pid or 0))
+                if dead or deadline < now:
+                    data, retries = self._use_retry(job_id)
+                    args = (job_id, "running", attempt, w_host, w_pid, int(dead), time.time(), data, retries)
+                    lost += self._run("recover", *args)
+        return lost
+
+    def _use_retry(self, job_id: str) -> tuple[bytes, int | str]:
+        "The job's message with one retry used up (Huey counts from there), or none left."
+        data = self.conn.hget(self._job_key(job_id), "data")
+        message = self._message(data) if data is not None else None
+        if message is None or not message.retries:
+            return b"", ""
+        return self.serializer.serialize(message._replace(retries=message.retries - 1)), message.retries - 1
+
+    def is_idle(self) -> bool:
+        """Nothing queued, running, waiting for a retry, or due now (for `--burst`).
+        Jobs scheduled for a later time do not count: they are not work for this
+        run (a delayed job still in the queue does: a worker moves it to the schedule)."""
+        pipe = self.conn.pipeline(transaction=False)
+        pipe.hmget(self._key(lua.COUNTS), "queued", "running", DUE, "retrying")
+        pipe.zrangebyscore(self._key(lua.SCHEDULE), "-inf", time.time(), start=0, num=1)
+        counts, due = pipe.execute()
+        return not due and not any(int(n or 0) > 0 for n in counts)
+
+    # -- what commands change ---------------------------------------------
+
+    def cancel(self, job_id: str) -> tuple[bool, State | None]:
+        """Revoke a job still waiting to run, in the one script that takes it off the
+        queue, so no worker can claim it afterwards. Returns whether it was revoked,
+        and the state it was in (None: no such job)."""
+        revoked, state = self._run("cancel", job_id, time.time())
+        if not state:
+            return False, None
+        # A due job is being enqueued by Huey this moment: its enqueue would undo a revoke.
+        return bool(revoked), State.QUEUED if state == b"due" else State(state.decode())
+
+    def enqueue_retry(self, old_id: str, data: bytes) -> bool:
+        """Queue `data`, a new job, as the retry of the failed job `old_id`, and link
+        the two. False, and nothing queued, if `old_id` is not failed or was retried
+        already (by a concurrent `retry`, say) by a job that still exists."""
+        message = self._message(data)
+        if message is None:
+            raise ValueError("not a Huey message")
+        return bool(self._run("enqueue_retry", old_id, *self._job(data, message, State.QUEUED, message.priority)))
+
+    def count(self, selection: Selection) -> int:
+        return redis_prune.count(self, selection)
+
+    def delete(self, selection: Selection, progress: Progress | None = None) -> int:
+        return redis_prune.delete(self, selection, progress)
+
+    # -- reads that need the message or Huey's own keys ---------------------
+
+    def message(self, job_id: str) -> Message | None:
+        "The job's Huey message while it is kept (queued, scheduled, running, failed)."
+        data = self.conn.hget(self._job_key(job_id), "data")
+        return self._message(data) if data is not None else None
+
+    def peek_result(self, job_id: str) -> Any:
+        "Huey's stored return value for a job, left in place; EmptyData if none."
+        data = self.peek_data(job_id)
+        return data if data is EmptyData else self.serializer.deserialize(data)
+
+    def enqueued_since(self, task: str, since: float) -> bool:
+        "Has a job of `task` been queued at or after `since` (epoch seconds)?"
+        latest = self.conn.hget(self._key(lua.ENQUEUED), task)
+        return latest is not None and float(latest) >= since
+
+    # -- helpers ------------------------------------------------------------
+
+    def _run(self, script: str, *args: Any) -> Any:
+        return self._scripts[script](keys=[self.prefix], args=args)
+
+    def _key(self, name: str) -> str:
+        return self.prefix + name
+
+    def _job_key(self, job_id: str) -> str:
+        return lua.job_key(self.name, job_id)
+
+    def _message(self, data: bytes) -> Message | None:
+        "The job the bytes describe; None for bytes that are not a Huey message."
+        try:
+            message = self.serializer.deserialize(bytes(data))
+        except Exception:
+            return None
+        return message if isinstance(message, Message) else None
+
+    def _job(
+        self, data: bytes, message: Message | None, state: State, priority: float | None, eta: float | None = None
+    ) -> tuple[Any, ...]:
+        "A job as the enqueue scripts take it."
+        if message is None:
+            job_id, task, args, kwargs, retries = uuid.uuid4().hex, "", "", "", 0
+        else:
+            job_id, task, retries = message.id, message.name, message.retries or 0
+            args, kwargs = to_json(_as_list(message.args)), to_json(message.kwargs or {})
+        when = "" if eta is None else eta
+        return (job_id, task, args, kwargs, state.value, priority or 0, when, data, retries, time.time())
+
+    def _data(self, index: str, limit: int | None) -> list[bytes]:
+        if limit is not None and limit <= 0:
+            return []
+        entries = self.conn.zrange(self._key(index), 0, -1 if limit is None else limit - 1)
+        pipe = self.conn.pipeline(transaction=False)
+        for entry in entries:
+            pipe.hget(self._job_key(lua.entry_id(entry.decode())), "data")
+        return [data for data in pipe.execute() if data is not None]
+
+
+def _worker() -> tuple[str, int, str]:
+    "Who claims: host, pid, thread; outcomes count only from the worker holding the claim."
+    return socket.gethostname(), os.getpid(), threading.current_thread().name
+
+
+def _as_list(args: Any) -> list[Any]:
+    "Huey takes any value as args (`task.schedule(3)`); the record keeps a list."
+    return list(args) if isinstance(args, list | tuple) else [] if args is None else [args]
+
+
+def _pid_alive(pid: int) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _check_eviction(conn: Redis) -> None:
+    "Redis evicting keys under memory pressure would delete jobs: only noeviction is safe."
+    try:
+        policy = conn.config_get("maxmemory-policy").get("maxmemory-policy")
+    except RedisConnectionError:
+        return  # not reachable yet: the first command says so
+    except RedisError as exc:  # CONFIG disabled, as on some managed services
+        logger.info("Could not read Redis's maxmemory-policy (%s); it must be noeviction.", exc)
+        return
+    if policy != "noeviction":
+        logger.warning(
+            "Redis's maxmemory-policy is %s: under memory pressure Redis would delete jobs. "
+            "Set it to noeviction (CONFIG SET maxmemory-policy noeviction, and in redis.conf).",
+            policy,
+        )
+
+
+def _reconnect(ref: weakref.ref[RedisJobStorage]) -> None:
+    # A forked worker must not share its parent's sockets, nor a pool lock another
+    # thread held at the fork: it builds a pool of its own. redis-py closes the
+    # inherited connections without shutting down the parent's.
+    storage = ref()
+    if storage is not None:
+        storage._connect()
