@@ -27,7 +27,7 @@ from taskctl import retention, tracking
 from taskctl.config import Settings, cron_problem, load_settings
 from taskctl.decorators import TaskProxy
 from taskctl.engines import database_errors, open_record, store_options
-from taskctl.engines.base import Record, Store
+from taskctl.engines.base import Record, Store, periodic_slot
 from taskctl.engines.sqlite_store import JobStorage
 from taskctl.errors import ConfigError, TaskModuleError, UnknownTask
 from taskctl.model import State
@@ -42,6 +42,8 @@ class TaskctlHuey(Huey):
         super().__init__(*args, **kwargs)
         self._executing = 0
         self._executing_lock = threading.Lock()
+        self._slots: dict[str, float] = {}  # periodic runs read this minute -> their slot
+        self.slotted: set[type] = set()  # the periodic tasks of taskctl's config and @periodic
         os.register_at_fork(after_in_child=partial(_reset_after_fork, weakref.ref(self)))
 
     def get_storage(self, **kwargs: Any) -> Any:
@@ -87,6 +89,25 @@ class TaskctlHuey(Huey):
             if hasattr(self.storage, "record_skipped"):
                 self.storage.record_skipped(task.id, State.REVOKED)
             raise
+
+    def read_periodic(self, timestamp: datetime | None = None) -> list[Any]:
+        "The periodic runs due this minute, each with its slot, which the store claims as it enqueues."
+        timestamp = timestamp or self._get_timestamp()
+        due = super().read_periodic(timestamp)
+        minute = timestamp.replace(tzinfo=UTC, second=0, microsecond=0).timestamp()
+        # Tasks declared with Huey's own periodic_task keep Huey's behaviour: no slot.
+        self._slots.update((task.id, minute) for task in due if type(task) in self.slotted)
+        return due
+
+    def enqueue(self, task: Any) -> Any:
+        minute = self._slots.pop(getattr(task, "id", ""), None)
+        if minute is None:  # not a periodic run: it takes no slot (a manual enqueue, a retry)
+            return super().enqueue(task)
+        periodic_slot.job_id, periodic_slot.at = task.id, minute
+        try:
+            return super().enqueue(task)
+        finally:
+            periodic_slot.job_id = None
 
     def dequeue(self) -> Any:
         # Huey would log a message it cannot turn into a task and leave it
@@ -179,7 +200,7 @@ class App:
         is still ahead while it lasts, until a run has been queued in it."""
         now = now or datetime.now(UTC)
         minute = now.replace(second=0, microsecond=0)
-        ran = self.exists and self.store.enqueued_since(info.name, minute.timestamp())
+        ran = self.exists and self.store.slot_taken(info.name, minute.timestamp())
         return info.next_run(self.settings.tz, now if ran else minute - timedelta(seconds=1))
 
 
@@ -222,13 +243,14 @@ def build_app(settings: Settings, create: bool = True) -> App:
                 )
         if cron is not None:
             _check_runs_without_arguments(declaration)
-            matcher = cron_matcher(cron, settings.tz, declaration.name, huey.store)
+            matcher = cron_matcher(cron, settings.tz)
             decorate = huey.periodic_task(matcher, **declaration.options)
         else:
             decorate = huey.task(**declaration.options)
-        app.tasks[declaration.name] = TaskInfo(
-            declaration.name, declaration, decorate(declaration.func), cron, source if cron else None
-        )
+        wrapper = decorate(declaration.func)
+        if cron is not None:
+            huey.slotted.add(wrapper.task_class)
+        app.tasks[declaration.name] = TaskInfo(declaration.name, declaration, wrapper, cron, source if cron else None)
     huey.settings = settings
     tracking.install(huey)
     with _default_lock:
@@ -273,19 +295,17 @@ def settings() -> Settings:
     return load_settings()
 
 
-def cron_matcher(expr: str, tz: tzinfo, task: str, store: Store) -> Any:
+def cron_matcher(expr: str, tz: tzinfo) -> Any:
     """Huey's periodic check: does this minute (in the schedule's time zone) match
-    `expr`, and has no run of `task` been queued in it yet? Huey checks on start and
-    then every 60s, so a restart, or a second consumer, would otherwise run it twice."""
+    `expr`? Whether its run was queued already (a restart, a second consumer) is the
+    store's to say, by the run's slot, in the enqueue itself."""
 
     def matches(timestamp: datetime) -> bool:
         # In UTC, then to the zone: wall-clock arithmetic would lose the DST fold.
         minute = timestamp.replace(tzinfo=UTC, second=0, microsecond=0)
         start = (minute - timedelta(seconds=1)).astimezone(tz)
         # Compare instants: Python's == is never true across zones for a time in the fold.
-        if next(CronSim(expr, start)).timestamp() != minute.timestamp():
-            return False
-        return not store.enqueued_since(task, minute.timestamp())
+        return next(CronSim(expr, start)).timestamp() == minute.timestamp()
 
     return matches
 

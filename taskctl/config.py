@@ -154,7 +154,7 @@ def _parse(path: Path, raw: dict[str, Any]) -> Settings:
                 f"{path}: [taskctl] timezone {timezone!r} is not a known time zone "
                 "(use 'local' or a name like 'Europe/Paris')"
             ) from None
-    url = _database_url(path, database)
+    url = validate_url(path, database)
     password_env = check.optional("password_env", str, None)
     if password_env and not url:
         raise ConfigError(f"{path}: [taskctl] password_env is for a redis:// database")
@@ -182,7 +182,7 @@ def _parse(path: Path, raw: dict[str, Any]) -> Settings:
 REDIS_SCHEMES = ("redis", "rediss")
 
 
-def _database_url(path: Path, database: str) -> str | None:
+def validate_url(path: Path, database: str) -> str | None:
     "A redis:// URL, None for a SQLite path; any other scheme is a mistake, not a folder name."
     scheme, sep, rest = database.partition("://")
     if not sep:

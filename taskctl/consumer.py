@@ -87,6 +87,7 @@ class Heartbeat(threading.Thread):
         self.app = app
         self.consumer: Consumer | None = None
         self.interval = app.settings.lease / 4
+        self.started_at = time.time()
         self._halt = threading.Event()
 
     def run(self) -> None:
@@ -95,10 +96,15 @@ class Heartbeat(threading.Thread):
 
     def stop(self) -> None:
         self._halt.set()
+        try:
+            self.app.store.leave()
+        except Exception:
+            logger.exception("Could not record that this consumer stopped.")
 
     def beat(self) -> None:
         children = [p.pid for p in self._worker_processes() if p.pid is not None and p.is_alive()]
         try:
+            self.app.store.beat(self.started_at)
             self.app.store.renew_leases([os.getpid(), *children])
             found = self.app.store.recover_lost()
         except Exception:

@@ -87,6 +87,7 @@ def prune(store: Store, record: Record, retention: Retention) -> dict[str, int]:
     done = {"keep": 0, "keep_failed": 0, "max_per_task": 0}
     for selection in policy(record, retention):
         done[selection.rule] += store.delete(selection)
+    store.forget_slots(time.time() - 2 * 86400)  # a periodic slot guards its own minute only
     return done
 
 

@@ -202,15 +202,13 @@ class Project:
         assert done.returncode == 0, done.stderr
         return done
 
-    def start_consumer(self, *args: str) -> subprocess.Popen[str]:
+    def start_consumer(self, *args: str, host: str | None = None) -> subprocess.Popen[str]:
+        "A consumer subprocess; `host` is the name it records (as if on another machine)."
+        env = subprocess_env() | ({"TASKCTL_HOSTNAME": host} if host else {})
         return subprocess.Popen(
-            self.command("run-consumer", *args),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            cwd=self.root,
-            env=subprocess_env(),
-        )
+            self.command("run-consumer", *args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            cwd=self.root, env=env,
+        )  # fmt: skip
 
 
 def subprocess_env() -> dict[str, str]:
@@ -270,11 +268,12 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, engine: str, reques
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    "Tests of SQLite's own files and SQL (marked `sqlite`) run on SQLite alone."
+    "Tests marked `sqlite` (its files and SQL) or `redis` (several hosts) run on that engine alone."
     keep, drop = [], []
     for item in items:
-        on_redis = getattr(item, "callspec", None) and item.callspec.params.get("engine") == "redis"
-        (drop if on_redis and item.get_closest_marker("sqlite") else keep).append(item)
+        engine = item.callspec.params.get("engine") if hasattr(item, "callspec") else None
+        other = {"sqlite": "redis", "redis": "sqlite"}.get(engine or "")
+        (drop if other and item.get_closest_marker(other) else keep).append(item)
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep

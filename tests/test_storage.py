@@ -109,13 +109,12 @@ def test_cron_matching_follows_daylight_saving_time(tmp_path):
     from datetime import UTC, datetime, timedelta
     from zoneinfo import ZoneInfo
 
-    from taskctl.app import TaskctlHuey, cron_matcher
+    from taskctl.app import cron_matcher
 
-    storage = TaskctlHuey("dst", filename=str(tmp_path / "dst.db")).storage
     new_york = ZoneInfo("America/New_York")
 
     def runs(expr: str, start: datetime, hours: int) -> list[str]:
-        matches = cron_matcher(expr, new_york, "t.dst", storage)
+        matches = cron_matcher(expr, new_york)
         minutes = (start + timedelta(minutes=m) for m in range(hours * 60))
         # Huey passes naive UTC datetimes, at any second of the minute.
         return [m.strftime("%H:%M") for m in minutes if matches(m.replace(tzinfo=None, second=17))]
@@ -193,8 +192,13 @@ def test_next_run_counts_the_current_minute_until_it_has_run(project):
     now = datetime.now(UTC)
     minute = now.replace(second=0, microsecond=0)
     assert app.next_run(info, now).timestamp() == minute.timestamp()  # due in this minute
-    project.enqueue("sample")
+    project.enqueue("sample")  # by hand: it takes no slot
+    assert app.next_run(info, now).timestamp() == minute.timestamp()
+    for _ in range(2):  # the scheduler's check, twice in the minute (a restart, a second consumer)
+        for task in app.huey.read_periodic(now.replace(tzinfo=None)):
+            app.huey.enqueue(task)
     assert app.next_run(info, now).timestamp() == (minute + timedelta(minutes=1)).timestamp()
+    assert project.status()["counts"]["queued"] == 2  # by hand, and one periodic run (yearly is not due)
 
 
 def test_a_late_success_does_not_overwrite_a_lost_job(project):

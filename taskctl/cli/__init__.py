@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from taskctl.cli import consumer, inspect, jobs, steer, tasks
+from taskctl.cli import consumer, inspect, jobs, move, steer, tasks
 from taskctl.cli.state import Session
 from taskctl.engines import redis_error, sqlite_error
 from taskctl.errors import DatabaseError, TaskctlError
@@ -106,6 +106,7 @@ app.command("results")(inspect.results)
 app.command("retry")(steer.retry)
 app.command("cancel")(steer.cancel)
 app.command("purge")(steer.purge)
+app.command("move")(move.move)
 
 
 def main() -> None:

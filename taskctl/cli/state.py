@@ -18,7 +18,7 @@ from taskctl.app import App, build_app
 from taskctl.config import Settings, load_settings
 from taskctl.engines import open_record
 from taskctl.engines.base import Record
-from taskctl.errors import UsageError
+from taskctl.errors import DatabaseError, UsageError
 from taskctl.model import FINAL, State, dumps
 
 LIMIT_MAX = 1_000_000  # --limit: more than any screen, and SQLite's integers never overflow
@@ -38,8 +38,14 @@ class Session:
 
     @cached_property
     def app(self) -> App:
-        "The app for commands that write: the database is created if need be."
-        return build_app(self.settings)
+        "The app for commands that write: the database is created if need be, unless it was moved."
+        app = build_app(self.settings)
+        if where := app.store.moved_to():
+            raise DatabaseError(
+                f"{self.settings.location} was moved to {where} by `taskctl move`; its jobs run there now: "
+                f'set [taskctl] database = "{where}" in {self.settings.path}'
+            )
+        return app
 
     @cached_property
     def writer(self) -> App:

@@ -9,6 +9,9 @@ opened without Huey. Nothing above this layer sees SQL or Redis commands.
 
 from __future__ import annotations
 
+import os
+import socket
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
@@ -40,6 +43,35 @@ class Selection:
 Progress = Callable[[int], None]
 
 
+def hostname() -> str:
+    """The host a worker records, and a lease is checked against: $TASKCTL_HOSTNAME
+    when containers share a name, else the machine's."""
+    return os.environ.get("TASKCTL_HOSTNAME") or socket.gethostname()
+
+
+class _Slot(threading.local):
+    "The periodic slot (task, minute) of the message this thread is enqueueing, if any."
+
+    job_id: str | None = None
+    at: float = 0.0  # the minute, epoch seconds
+
+
+# Set by the app's Huey around a periodic enqueue; the store claims the slot in the
+# same transaction or script as the enqueue, so two consumers never queue one slot twice.
+periodic_slot = _Slot()
+
+
+@dataclass(frozen=True)
+class Consumer:
+    "A running consumer, as its heartbeat records it."
+
+    owner: str
+    host: str
+    pid: int
+    started_at: float
+    beat_at: float
+
+
 class Store(Protocol):
     "The write side: a Huey storage whose queue entries are the job record."
 
@@ -56,16 +88,21 @@ class Store(Protocol):
     def requeue_interrupted(self, job_id: str) -> None: ...
 
     # Called by the consumer's heartbeat.
+    def beat(self, started_at: float) -> None: ...
+    def leave(self) -> None: ...
+    def consumers(self, alive_since: float) -> list[Consumer]: ...
     def renew_leases(self, pids: list[int]) -> int: ...
     def recover_lost(self) -> int: ...
     def is_idle(self) -> bool: ...
 
     # Called by commands.
+    def moved_to(self) -> str | None: ...
     def cancel(self, job_id: str) -> tuple[bool, State | None]: ...
     def enqueue_retry(self, old_id: str, data: bytes) -> bool: ...
     def message(self, job_id: str) -> Message | None: ...
     def peek_result(self, job_id: str) -> Any: ...
-    def enqueued_since(self, task: str, since: float) -> bool: ...
+    def slot_taken(self, task: str, at: float) -> bool: ...
+    def forget_slots(self, before: float) -> int: ...
     def count(self, selection: Selection) -> int: ...
     def delete(self, selection: Selection, progress: Progress | None = None) -> int: ...
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 QUEUE, SCHEDULE, LEASES, RUNNING = "queue", "schedule", "leases", "running"
 FINISHED, RETRYABLE, IDS, COUNTS = "finished", "retryable", "ids", "counts"
 TASKS, HISTORY, ENQUEUED, SEQ, WAKE = "tasks", "history", "enqueued", "seq", "wake"
-RESULTS, HUEY_KV, HUEY_COUNTERS = "results", "huey:kv", "huey:counters"
+RESULTS, HUEY_KV, HUEY_COUNTERS, CONSUMERS = "results", "huey:kv", "huey:counters", "consumers"
 WAKE_MARKERS = 100  # at most this many idle workers are woken by one burst
 
 
@@ -215,9 +215,16 @@ local function delete_job(id, j)
 end
 """.replace("ARGV_WAKE_MARKERS", str(WAKE_MARKERS))
 
-# ARGV: id, task, args, kwargs, state, priority, eta, data, retries, now.
+# ARGV: id, task, args, kwargs, state, priority, eta, data, retries, now, and for a
+# periodic run its slot (minute) and how long to remember it. A slot taken already
+# means another consumer queued this run: nothing is queued (0).
 ENQUEUE = """
+if ARGV[11] and ARGV[11] ~= '' then
+  local key = P .. 'slot:' .. ARGV[2] .. ':' .. ARGV[11]
+  if not redis.call('SET', key, ARGV[1], 'NX', 'EX', tonumber(ARGV[12])) then return 0 end
+end
 upsert(ARGV)
+return 1
 """
 
 # ARGV: old id, then the new job as ENQUEUE takes it. Refused (0) unless the old job
@@ -464,6 +471,29 @@ end
 return n
 """
 
+# ARGV: id, then the job's fields and values, then '--', then its attempts' fields and
+# values (`<n>:<field>`). A job already here is left alone: a second `move` doubles nothing.
+IMPORT = """
+local id = ARGV[1]
+local k = job_key(id)
+if redis.call('EXISTS', k) == 1 then return 0 end
+local job, attempts, i = {}, {}, 2
+while ARGV[i] ~= '--' do job[ARGV[i]] = ARGV[i + 1]; i = i + 2 end
+for n = i + 1, #ARGV, 2 do attempts[ARGV[n]] = ARGV[n + 1] end
+job.seq = tostring(redis.call('INCR', P .. 'seq'))  -- imported oldest first: their order is kept
+write(k, job)
+if next(attempts) then write(attempts_key(id), attempts) end
+redis.call('ZADD', P .. 'ids', 0, id)
+if job.task then
+  redis.call('HINCRBY', P .. 'tasks', job.task, 1)
+  if tonumber(job.enqueued_at) > tonumber(redis.call('HGET', P .. 'enqueued', job.task) or '0') then
+    redis.call('HSET', P .. 'enqueued', job.task, job.enqueued_at)
+  end
+end
+index(id, fields(id))
+return 1
+"""
+
 SCRIPTS = {
     "enqueue": ENQUEUE,
     "enqueue_retry": ENQUEUE_RETRY,
@@ -480,4 +510,5 @@ SCRIPTS = {
     "cancel": CANCEL,
     "delete": DELETE,
     "delete_huey_results": DELETE_HUEY_RESULTS,
+    "import": IMPORT,
 }

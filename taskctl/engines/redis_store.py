@@ -62,7 +62,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import socket
 import threading
 import time
 import uuid
@@ -80,12 +79,13 @@ from redis import ConnectionPool, Redis, RedisError
 
 from taskctl.engines import redis_prune
 from taskctl.engines import redis_scripts as lua
-from taskctl.engines.base import Progress, Selection
+from taskctl.engines.base import Consumer, Progress, Selection, hostname, periodic_slot
 from taskctl.model import FINAL, State, preview, to_json
 from taskctl.times import to_epoch
 
 logger = logging.getLogger("taskctl.engines.redis")
 
+SLOT_MEMORY = 2 * 86400  # seconds a periodic slot is remembered: it only guards its own minute
 BATCH = 500  # jobs per script call of a read_schedule or a purge: no call blocks Redis for long
 VISIT = 5000  # index entries a purge script looks at, at most, per call
 DUE = "due"
@@ -127,7 +127,7 @@ class RedisJobStorage(BaseStorage):
         # its heartbeat renews only their leases.
         self.owner = uuid.uuid4().hex
         self.prefix = lua.prefix(name)
-        self._url = url
+        self.url = url
         self._options = {**kwargs, **({"password": password} if password else {})}
         self._connect()
         _check_eviction(self.conn)
@@ -135,7 +135,7 @@ class RedisJobStorage(BaseStorage):
 
     def _connect(self) -> None:
         # redis-py's pool is thread-safe; a forked worker builds its own (see _reconnect).
-        self.pool = ConnectionPool.from_url(self._url, **self._options)
+        self.pool = ConnectionPool.from_url(self.url, **self._options)
         # Any: redis-py types every reply `bytes | str` (decode_responses decides at run
         # time); this client's replies are bytes.
         self.conn: Any = Redis(connection_pool=self.pool)
@@ -151,7 +151,9 @@ class RedisJobStorage(BaseStorage):
         # is not due yet to the schedule (and Huey signals SIGNAL_SCHEDULED then).
         message = self._message(data)
         eta = to_epoch(message.eta) if message and message.eta else None
-        self._run("enqueue", *self._job(data, message, State.QUEUED, priority, eta))
+        slot = periodic_slot if message and periodic_slot.job_id == message.id else None
+        marks = (repr(slot.at), SLOT_MEMORY) if slot else ("", 0)
+        self._run("enqueue", *self._job(data, message, State.QUEUED, priority, eta), *marks)
 
     def add_to_schedule(self, data: bytes, ts: datetime) -> None:
         message = self._message(data)
@@ -277,12 +279,55 @@ class RedisJobStorage(BaseStorage):
         "The consumer stopped mid-run: the job goes back to the queue to run again."
         self._run("interrupt", job_id, self.owner, time.time())
 
-    # -- leases: the consumer's heartbeat ---------------------------------
+    # -- the consumer's heartbeat: presence and leases ------------------------
+
+    def beat(self, started_at: float) -> None:
+        "This consumer is alive (a hash of consumers, each with its last beat)."
+        info = {"host": hostname(), "pid": os.getpid(), "started_at": started_at, "beat_at": time.time()}
+        self.conn.hset(self._key(lua.CONSUMERS), self.owner, json.dumps(info))
+
+    def leave(self) -> None:
+        self.conn.hdel(self._key(lua.CONSUMERS), self.owner)
+
+    def consumers(self, alive_since: float) -> list[Consumer]:
+        "Consumers whose last beat is at or after `alive_since`; older entries are forgotten."
+        found, gone = [], []
+        for owner, raw in self.conn.hgetall(self._key(lua.CONSUMERS)).items():
+            info = json.loads(raw)
+            if info["beat_at"] < alive_since:
+                gone.append(owner)
+            else:
+                found.append(Consumer(owner.decode(), info["host"], info["pid"], info["started_at"], info["beat_at"]))
+        if gone:
+            self.conn.hdel(self._key(lua.CONSUMERS), *gone)
+        return sorted(found, key=lambda c: c.started_at)
+
+    def moved_to(self) -> str | None:
+        "Redis is where a record moves to, never from."
+        return None
+
+    def import_job(self, job: dict[str, Any], attempts: list[dict[str, Any]]) -> bool:
+        "A job copied from another engine, as it was; False if it is here already."
+        fields = [x for name, value in job.items() if value is not None for x in (name, _text(value))]
+        marks = [x for a in attempts for name, value in a.items() if value is not None
+                 for x in (f"{a['attempt']}:{name}", _text(value))]  # fmt: skip
+        return bool(self._run("import", job["id"], *fields, "--", *marks))
+
+    def import_result(
+        self, task: str, job_id: str, value_json: str, computed_at: float, duration: float | None
+    ) -> None:
+        "A cached result copied from another engine; a newer one here is kept."
+        key = self._key(lua.RESULTS)
+        current = self.conn.hget(key, task)
+        if current is not None and json.loads(current)["computed_at"] >= computed_at:
+            return
+        head = '{"job_id": ' + json.dumps(job_id) + ', "value": ' + value_json
+        self.conn.hset(key, task, f'{head}, "computed_at": {computed_at!r}, "duration": {json.dumps(duration)}}}')
 
     def renew_leases(self, pids: list[int]) -> int:
         """The running jobs this consumer claimed, in these live processes (itself,
         and its worker processes), are still being worked on."""
-        return self._run("renew", self.owner, socket.gethostname(), self.lease, *pids)
+        return self._run("renew", self.owner, hostname(), self.lease, *pids)
 
     def recover_lost(self) -> int:
         """Put right the jobs whose worker is gone: a running job whose lease ran out
@@ -294,7 +339,7 @@ class RedisJobStorage(BaseStorage):
         if not leases:
             return 0
         seconds, micros = self.conn.time()
-        now, host = seconds + micros / 1e6, socket.gethostname()
+        now, host = seconds + micros / 1e6, hostname()
         pipe = self.conn.pipeline(transaction=False)
         for job_id, _ in leases:
             pipe.hmget(self._job_key(job_id.decode()), "state", "attempts", "worker_host", "worker_pid")
@@ -368,12 +413,13 @@ class RedisJobStorage(BaseStorage):
         data = self.peek_data(job_id)
         return data if data is EmptyData else self.serializer.deserialize(data)
 
-    def enqueued_since(self, task: str, since: float) -> bool:
-        "Has a job of `task` been queued at or after `since` (epoch seconds)?"
-        latest = self.conn.hget(self._key(lua.ENQUEUED), task)
-        return latest is not None and float(latest) >= since
+    def slot_taken(self, task: str, at: float) -> bool:
+        "Has the periodic run of `task` for the minute `at` been queued?"
+        return bool(self.conn.exists(self._key(f"slot:{task}:{at!r}")))
 
-    # -- helpers ------------------------------------------------------------
+    def forget_slots(self, before: float) -> int:
+        "Slots expire by themselves (SLOT_MEMORY)."
+        return 0
 
     def _run(self, script: str, *args: Any) -> Any:
         return self._scripts[script](keys=[self.prefix], args=args)
@@ -414,9 +460,14 @@ class RedisJobStorage(BaseStorage):
         return [data for data in pipe.execute() if data is not None]
 
 
+def _text(value: Any) -> bytes | str:
+    "A value as a hash field holds it: bytes as they are (a message), numbers in full."
+    return value if isinstance(value, bytes | str) else repr(value) if isinstance(value, float) else str(value)
+
+
 def _worker() -> tuple[str, int, str]:
     "Who claims: host, pid, thread; outcomes count only from the worker holding the claim."
-    return socket.gethostname(), os.getpid(), threading.current_thread().name
+    return hostname(), os.getpid(), threading.current_thread().name
 
 
 def _as_list(args: Any) -> list[Any]:

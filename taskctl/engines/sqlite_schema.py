@@ -160,6 +160,42 @@ def m005_attempts_and_history(db: Database) -> None:
     )
 
 
+@migrations()
+def m006_consumers_and_meta(db: Database) -> None:
+    # Which consumers are alive (a heartbeat each), so `move` can refuse while one
+    # runs; and facts about the database itself, such as where it was moved.
+    db.execute(
+        """
+        CREATE TABLE IF NOT EXISTS taskctl_consumers (
+            owner TEXT PRIMARY KEY,
+            queue TEXT NOT NULL,
+            host TEXT NOT NULL,
+            pid INTEGER NOT NULL,
+            started_at REAL NOT NULL,
+            beat_at REAL NOT NULL
+        )
+        """
+    )
+    db.execute("CREATE TABLE IF NOT EXISTS taskctl_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+
+
+@migrations()
+def m007_periodic_slots(db: Database) -> None:
+    # One row per periodic run queued: (task, minute) is unique, and written in the
+    # enqueue's transaction, so two consumers (or a restart) never queue one slot twice.
+    db.execute(
+        """
+        CREATE TABLE IF NOT EXISTS taskctl_slots (
+            queue TEXT NOT NULL,
+            task TEXT NOT NULL,
+            slot REAL NOT NULL,
+            job_id TEXT NOT NULL,
+            PRIMARY KEY (queue, task, slot)
+        ) WITHOUT ROWID
+        """
+    )
+
+
 def migrate(conn: sqlite3.Connection) -> None:
     "Apply pending steps; BEGIN IMMEDIATE makes concurrent first opens take turns."
     db = Database(conn, execute_plugins=False)

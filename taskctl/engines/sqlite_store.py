@@ -5,7 +5,8 @@ Huey deletes a message the moment a worker takes it. Here a job's row of
 transaction that moves the queue entry and writes the record together, so the
 two can never disagree. This module is the only writer of job states.
 
-    (new)      ──enqueue──────────────> queued     (with an eta too: a worker moves it on, as in Huey)
+    (new)      ──enqueue──────────────> queued     (with an eta too: a worker moves it on, as in Huey;
+                                                    a periodic run only if its (task, minute) slot is free)
     (new)      ──add_to_schedule──────> scheduled
     queued     ──dequeue (the claim)──> running    (an attempt begins: worker, owner, lease)
     running    ──record_success───────> succeeded  (the value cached for its task)
@@ -31,7 +32,6 @@ never does. Readers show it as queued. Each attempt is a row of
 from __future__ import annotations
 
 import os
-import socket
 import sqlite3
 import threading
 import time
@@ -48,7 +48,7 @@ from huey.serializer import Serializer
 from huey.storage import SqliteStorage
 
 from taskctl.engines import sqlite_prune
-from taskctl.engines.base import Progress, Selection
+from taskctl.engines.base import Consumer, Progress, Selection, hostname, periodic_slot
 from taskctl.engines.sqlite_schema import migrate
 from taskctl.model import Outcome, State, preview, to_json
 from taskctl.times import to_epoch
@@ -83,7 +83,7 @@ class Worker:
 
     @classmethod
     def current(cls) -> Worker:
-        return cls(socket.gethostname(), os.getpid(), threading.current_thread().name)
+        return cls(hostname(), os.getpid(), threading.current_thread().name)
 
 
 class JobStorage(SqliteStorage):
@@ -128,7 +128,16 @@ class JobStorage(SqliteStorage):
         # Always the queue, even with an eta, as in Huey: a worker moves a job that
         # is not due yet to the schedule (and Huey signals SIGNAL_SCHEDULED then).
         message = self._message(data)
-        self.sql(_UPSERT, self._row(data, message, State.QUEUED, priority), commit=True)
+        slot = periodic_slot if message and periodic_slot.job_id == message.id else None
+        with self.db(commit=True) as curs:
+            if slot is not None and message is not None:
+                curs.execute(
+                    "INSERT OR IGNORE INTO taskctl_slots (queue, task, slot, job_id) VALUES (?, ?, ?, ?)",
+                    (self.name, message.name, slot.at, slot.job_id),
+                )
+                if not curs.rowcount:  # another consumer queued this run already
+                    return
+            curs.execute(_UPSERT, self._row(data, message, State.QUEUED, priority))
 
     def add_to_schedule(self, data: bytes, ts: datetime) -> None:
         message = self._message(data)
@@ -288,7 +297,38 @@ class JobStorage(SqliteStorage):
             if curs.rowcount:
                 _end_attempt(curs, job_id, Outcome.INTERRUPTED, time.time(), error)
 
-    # -- leases: the consumer's heartbeat ---------------------------------
+    # -- the consumer's heartbeat: presence and leases ------------------------
+
+    def beat(self, started_at: float) -> None:
+        "This consumer is alive (`move` refuses while one is)."
+        self.sql(
+            "INSERT INTO taskctl_consumers (owner, queue, host, pid, started_at, beat_at) VALUES (?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (owner) DO UPDATE SET beat_at = excluded.beat_at",
+            (self.owner, self.name, hostname(), os.getpid(), started_at, time.time()),
+            commit=True,
+        )
+
+    def leave(self) -> None:
+        self.sql("DELETE FROM taskctl_consumers WHERE owner = ?", (self.owner,), commit=True)
+
+    def consumers(self, alive_since: float) -> list[Consumer]:
+        "Consumers whose last beat is at or after `alive_since`; older entries are forgotten."
+        with self.db(commit=True) as curs:
+            curs.execute("DELETE FROM taskctl_consumers WHERE queue = ? AND beat_at < ?", (self.name, alive_since))
+            rows = curs.execute(
+                "SELECT owner, host, pid, started_at, beat_at FROM taskctl_consumers "
+                "WHERE queue = ? ORDER BY started_at",
+                (self.name,),
+            ).fetchall()
+        return [Consumer(*row) for row in rows]
+
+    def moved_to(self) -> str | None:
+        "Where `taskctl move` copied this database (a URL without its password), if it did."
+        rows = self.sql("SELECT value FROM taskctl_meta WHERE key = 'moved_to'", results=True)
+        return rows[0][0] if rows else None
+
+    def mark_moved(self, where: str) -> None:
+        self.sql("INSERT OR REPLACE INTO taskctl_meta (key, value) VALUES ('moved_to', ?)", (where,), commit=True)
 
     def renew_leases(self, pids: list[int]) -> int:
         """The running jobs this consumer claimed, in these live processes (itself,
@@ -297,7 +337,7 @@ class JobStorage(SqliteStorage):
             curs.execute(
                 "UPDATE taskctl_jobs SET lease_until = ? WHERE queue = ? AND state = 'running' "
                 f"AND owner = ? AND worker_host = ? AND worker_pid IN ({_marks(pids)})",
-                (time.time() + self.lease, self.name, self.owner, socket.gethostname(), *pids),
+                (time.time() + self.lease, self.name, self.owner, hostname(), *pids),
             )
             return curs.rowcount
 
@@ -306,7 +346,7 @@ class JobStorage(SqliteStorage):
         out, or at once one whose worker process on this host is dead; a due job
         whose scheduler never queued it. A lost job with a retry left goes back to
         the queue, using the retry up; otherwise it fails as WorkerLost."""
-        host = socket.gethostname()
+        host = hostname()
         with self.db(commit=True) as curs:
             now = time.time()
             rows = curs.execute(
@@ -397,6 +437,35 @@ class JobStorage(SqliteStorage):
             curs.execute("UPDATE taskctl_jobs SET retry_of = ? WHERE id = ?", (old_id, message.id))
         return True
 
+    def export(self, batch: int = 500) -> Iterable[list[dict[str, Any]]]:
+        """Every job of this queue with its message and attempts, oldest first, in
+        batches: what `taskctl move` copies. Nothing is unpickled."""
+        after = -1
+        while True:
+            with self.db() as curs:
+                curs.row_factory = sqlite3.Row
+                rows = curs.execute(
+                    "SELECT rowid, * FROM taskctl_jobs WHERE queue = ? AND rowid > ? ORDER BY rowid LIMIT ?",
+                    (self.name, after, batch),
+                ).fetchall()
+                jobs = [dict(row) for row in rows]
+                for job in jobs:
+                    job["attempt_rows"] = [
+                        dict(a)
+                        for a in curs.execute(
+                            "SELECT * FROM taskctl_attempts WHERE job_id = ? ORDER BY attempt", (job["id"],)
+                        )
+                    ]
+            if not jobs:
+                return
+            after = jobs[-1]["rowid"]
+            yield jobs
+
+    def export_results(self) -> list[tuple[str, str, str, float, float | None]]:
+        "The cached results: task, job id, the value as JSON, computed at, duration."
+        sql = "SELECT task, job_id, value, computed_at, duration FROM taskctl_results WHERE queue = ? ORDER BY task"
+        return [tuple(row) for row in self.sql(sql, (self.name,), results=True)]  # type: ignore[misc]
+
     def count(self, selection: Selection) -> int:
         return sqlite_prune.count(self, selection)
 
@@ -410,10 +479,16 @@ class JobStorage(SqliteStorage):
         rows = self.sql("SELECT data FROM taskctl_jobs WHERE id = ?", (job_id,), results=True)
         return self._message(rows[0][0]) if rows and rows[0][0] is not None else None
 
-    def enqueued_since(self, task: str, since: float) -> bool:
-        "Has a job of `task` been queued at or after `since` (epoch seconds)?"
-        sql = "SELECT 1 FROM taskctl_jobs WHERE queue = ? AND task = ? AND enqueued_at >= ? LIMIT 1"
-        return bool(self.sql(sql, (self.name, task, since), results=True))
+    def slot_taken(self, task: str, at: float) -> bool:
+        "Has the periodic run of `task` for the minute `at` been queued?"
+        sql = "SELECT 1 FROM taskctl_slots WHERE queue = ? AND task = ? AND slot = ?"
+        return bool(self.sql(sql, (self.name, task, at), results=True))
+
+    def forget_slots(self, before: float) -> int:
+        "Slots of runs older than `before`: a slot only guards its own minute."
+        with self.db(commit=True) as curs:
+            curs.execute("DELETE FROM taskctl_slots WHERE queue = ? AND slot < ?", (self.name, before))
+            return curs.rowcount
 
     def peek_result(self, job_id: str) -> Any:
         "Huey's stored return value for a job, left in place; EmptyData if none."
