@@ -173,3 +173,37 @@ def test_another_programs_sqlite_database_is_left_untouched(project):
     for args in (["status"], ["enqueue", "add", "1"], ["run-consumer", "--burst"]):
         assert_one_line_error(project.cli(*args), 1, "another program's SQLite database", "users")
     assert project.database.read_bytes() == before
+
+
+@pytest.mark.sqlite  # the config names its own Redis URLs
+@pytest.mark.parametrize(
+    ("database", "fragment"),
+    [
+        ("postgres://db/1", "unknown scheme 'postgres'"),
+        ("redis://:s3cret@127.0.0.1:6379/0", "has a password in it"),
+    ],
+)
+def test_a_database_url_taskctl_does_not_take(project, database, fragment):
+    project.config.write_text(project.config.read_text().replace('database = "taskctl.db"', f'database = "{database}"'))
+    result = project.cli("status")
+    assert result.exit_code == 1 and fragment in result.stderr and "s3cret" not in result.stderr
+    assert not (project.root / "postgres:").exists()  # not a folder with a SQLite file in it
+
+
+@pytest.mark.sqlite
+def test_redis_that_does_not_answer_or_a_missing_password(project, monkeypatch):
+    text = project.config.read_text()
+    project.config.write_text(text.replace('database = "taskctl.db"', 'database = "redis://127.0.0.1:1/0"'))
+    for command in (["status"], ["enqueue", "add", "1"], ["run-consumer", "--burst"]):
+        result = project.cli(*command)
+        assert result.exit_code == 1, command
+        assert "cannot use Redis at redis://127.0.0.1:1/0" in result.stderr and "Traceback" not in result.stderr
+    monkeypatch.delenv("TASKCTL_TEST_REDIS_PASSWORD", raising=False)
+    project.config.write_text(
+        text.replace(
+            'database = "taskctl.db"',
+            'database = "redis://127.0.0.1:1/0"\npassword_env = "TASKCTL_TEST_REDIS_PASSWORD"',
+        )
+    )
+    result = project.cli("status")
+    assert result.exit_code == 1 and "$TASKCTL_TEST_REDIS_PASSWORD, which is not set" in result.stderr

@@ -484,3 +484,15 @@ def consumers(*hueys: Huey) -> Iterator[None]:
             consumer.stop(graceful=True)
         for signum, handler in saved.items():
             signal.signal(signum, handler)
+
+
+def test_latest_result_reads_redis_without_importing_huey(env: Env) -> None:
+    env.add(40, 2)
+    env.run_next()
+    code = (
+        "import sys; from taskctl import latest_result; "
+        f"r = latest_result('add', database={env.url!r}, queue={env.huey.name!r}); "
+        "print(r.value, r.task, r.computed_at.tzinfo is not None, 'huey' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["42", ADD, "True", "False"]
