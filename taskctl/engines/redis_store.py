@@ -62,7 +62,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import threading
 import time
 import uuid
 import weakref
@@ -80,25 +79,15 @@ from redis import ConnectionPool, Redis, RedisError
 from taskctl.engines import redis_prune
 from taskctl.engines import redis_scripts as lua
 from taskctl.engines.base import Consumer, Progress, Selection, hostname, periodic_slot
-from taskctl.model import FINAL, State, preview, to_json
+from taskctl.engines.messages import as_list, message_of, pid_alive, worker
+from taskctl.model import State, preview, to_json
 from taskctl.times import to_epoch
 
 logger = logging.getLogger("taskctl.engines.redis")
 
 SLOT_MEMORY = 2 * 86400  # seconds a periodic slot is remembered: it only guards its own minute
 BATCH = 500  # jobs per script call of a read_schedule or a purge: no call blocks Redis for long
-VISIT = 5000  # index entries a purge script looks at, at most, per call
 DUE = "due"
-_FINAL = frozenset(s.value for s in FINAL)
-_ALL = _FINAL | {"queued", "scheduled", "retrying", "running", DUE}
-# The unfinished states a purge finds in each index, and all the states the index holds:
-# when the two are the same (and no task is asked for), ZCOUNT counts them.
-_WAITING = {
-    lua.QUEUE: ({"queued"}, {"queued"}),
-    lua.SCHEDULE: ({"scheduled", "retrying"}, {"scheduled", "retrying"}),
-    lua.RUNNING: ({"running"}, {"running"}),
-    lua.LEASES: ({DUE}, {"running", DUE}),
-}
 
 
 class RedisJobStorage(BaseStorage):
@@ -170,7 +159,7 @@ class RedisJobStorage(BaseStorage):
         return data
 
     def _claim(self) -> bytes | None:
-        host, pid, thread = _worker()
+        host, pid, thread = worker()
         return self._run("claim", host, pid, thread, self.owner, self.lease, time.time())
 
     def queue_size(self) -> int:
@@ -253,12 +242,12 @@ class RedisJobStorage(BaseStorage):
     def record_success(self, job_id: str, value: Any) -> None:
         "The job succeeded: clear its message, keep a preview, cache the whole value."
         head = '{"job_id": ' + json.dumps(job_id) + ', "value": ' + to_json(value)
-        self._run("succeed", job_id, *_worker(), time.time(), preview(value), head)
+        self._run("succeed", job_id, *worker(), time.time(), preview(value), head)
 
     def record_error(self, job_id: str, exc: BaseException, tb: str, final: bool) -> None:
         """An attempt raised. A final failure keeps the message, for `taskctl retry`;
         a retry stays running until Huey puts it back (enqueue or add_to_schedule)."""
-        self._run("fail", job_id, *_worker(), time.time(), int(final), type(exc).__name__, str(exc), tb)
+        self._run("fail", job_id, *worker(), time.time(), int(final), type(exc).__name__, str(exc), tb)
 
     def record_skipped(self, job_id: str, state: State) -> None:
         "Revoked or expired: taken from the queue but never run, so not an attempt."
@@ -266,7 +255,7 @@ class RedisJobStorage(BaseStorage):
 
     def unclaim(self, job_id: str) -> None:
         "This worker's claim is given back unrun (Huey found the job not due yet): not an attempt."
-        self._run("unclaim", job_id, *_worker())
+        self._run("unclaim", job_id, *worker())
 
     def record_undeliverable(self, data: bytes, exc: Exception) -> None:
         "A claimed message this consumer cannot run (its task is not registered here)."
@@ -349,7 +338,7 @@ class RedisJobStorage(BaseStorage):
             if state == b"due" and deadline < now:
                 lost += self._run("recover", job_id, DUE, "", "", "", 0, time.time(), "", "")
             elif state == b"running":
-                dead = w_host == host.encode() and not _pid_alive(int(w_pid or 0))
+                dead = w_host == host.encode() and not pid_alive(int(w_pid or 0))
                 if dead or deadline < now:
                     data, retries = self._use_retry(job_id)
                     args = (job_id, "running", attempt, w_host, w_pid, int(dead), time.time(), data, retries)
@@ -431,12 +420,7 @@ class RedisJobStorage(BaseStorage):
         return lua.job_key(self.name, job_id)
 
     def _message(self, data: bytes) -> Message | None:
-        "The job the bytes describe; None for bytes that are not a Huey message."
-        try:
-            message = self.serializer.deserialize(bytes(data))
-        except Exception:
-            return None
-        return message if isinstance(message, Message) else None
+        return message_of(self.serializer, data)
 
     def _job(
         self, data: bytes, message: Message | None, state: State, priority: float | None, eta: float | None = None
@@ -446,7 +430,7 @@ class RedisJobStorage(BaseStorage):
             job_id, task, args, kwargs, retries = uuid.uuid4().hex, "", "", "", 0
         else:
             job_id, task, retries = message.id, message.name, message.retries or 0
-            args, kwargs = to_json(_as_list(message.args)), to_json(message.kwargs or {})
+            args, kwargs = to_json(as_list(message.args)), to_json(message.kwargs or {})
         when = "" if eta is None else eta
         return (job_id, task, args, kwargs, state.value, priority or 0, when, data, retries, time.time())
 
@@ -463,28 +447,6 @@ class RedisJobStorage(BaseStorage):
 def _text(value: Any) -> bytes | str:
     "A value as a hash field holds it: bytes as they are (a message), numbers in full."
     return value if isinstance(value, bytes | str) else repr(value) if isinstance(value, float) else str(value)
-
-
-def _worker() -> tuple[str, int, str]:
-    "Who claims: host, pid, thread; outcomes count only from the worker holding the claim."
-    return hostname(), os.getpid(), threading.current_thread().name
-
-
-def _as_list(args: Any) -> list[Any]:
-    "Huey takes any value as args (`task.schedule(3)`); the record keeps a list."
-    return list(args) if isinstance(args, list | tuple) else [] if args is None else [args]
-
-
-def _pid_alive(pid: int) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _check_eviction(conn: Redis) -> None:

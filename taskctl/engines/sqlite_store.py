@@ -48,7 +48,9 @@ from huey.serializer import Serializer
 from huey.storage import SqliteStorage
 
 from taskctl.engines import sqlite_prune
-from taskctl.engines.base import Consumer, Progress, Selection, hostname, periodic_slot
+from taskctl.engines.base import Progress, Selection, hostname, periodic_slot
+from taskctl.engines.messages import as_list, message_of, pid_alive, worker
+from taskctl.engines.sqlite_admin import SqliteAdmin
 from taskctl.engines.sqlite_schema import migrate
 from taskctl.model import Outcome, State, preview, to_json
 from taskctl.times import to_epoch
@@ -83,10 +85,10 @@ class Worker:
 
     @classmethod
     def current(cls) -> Worker:
-        return cls(hostname(), os.getpid(), threading.current_thread().name)
+        return cls(*worker())
 
 
-class JobStorage(SqliteStorage):
+class JobStorage(SqliteAdmin, SqliteStorage):
     """SqliteStorage whose queue and schedule are rows of `taskctl_jobs`."""
 
     def __init__(
@@ -299,37 +301,6 @@ class JobStorage(SqliteStorage):
 
     # -- the consumer's heartbeat: presence and leases ------------------------
 
-    def beat(self, started_at: float) -> None:
-        "This consumer is alive (`move` refuses while one is)."
-        self.sql(
-            "INSERT INTO taskctl_consumers (owner, queue, host, pid, started_at, beat_at) VALUES (?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT (owner) DO UPDATE SET beat_at = excluded.beat_at",
-            (self.owner, self.name, hostname(), os.getpid(), started_at, time.time()),
-            commit=True,
-        )
-
-    def leave(self) -> None:
-        self.sql("DELETE FROM taskctl_consumers WHERE owner = ?", (self.owner,), commit=True)
-
-    def consumers(self, alive_since: float) -> list[Consumer]:
-        "Consumers whose last beat is at or after `alive_since`; older entries are forgotten."
-        with self.db(commit=True) as curs:
-            curs.execute("DELETE FROM taskctl_consumers WHERE queue = ? AND beat_at < ?", (self.name, alive_since))
-            rows = curs.execute(
-                "SELECT owner, host, pid, started_at, beat_at FROM taskctl_consumers "
-                "WHERE queue = ? ORDER BY started_at",
-                (self.name,),
-            ).fetchall()
-        return [Consumer(*row) for row in rows]
-
-    def moved_to(self) -> str | None:
-        "Where `taskctl move` copied this database (a URL without its password), if it did."
-        rows = self.sql("SELECT value FROM taskctl_meta WHERE key = 'moved_to'", results=True)
-        return rows[0][0] if rows else None
-
-    def mark_moved(self, where: str) -> None:
-        self.sql("INSERT OR REPLACE INTO taskctl_meta (key, value) VALUES ('moved_to', ?)", (where,), commit=True)
-
     def renew_leases(self, pids: list[int]) -> int:
         """The running jobs this consumer claimed, in these live processes (itself,
         and its worker processes), are still being worked on."""
@@ -356,7 +327,7 @@ class JobStorage(SqliteStorage):
             ).fetchall()
             lost = 0
             for job_id, state, w_host, w_pid, lease, data in rows:
-                dead = state == State.RUNNING and w_host == host and not _pid_alive(w_pid)
+                dead = state == State.RUNNING and w_host == host and not pid_alive(w_pid)
                 if not dead and (lease or 0) >= now:
                     continue
                 lost += 1
@@ -437,35 +408,6 @@ class JobStorage(SqliteStorage):
             curs.execute("UPDATE taskctl_jobs SET retry_of = ? WHERE id = ?", (old_id, message.id))
         return True
 
-    def export(self, batch: int = 500) -> Iterable[list[dict[str, Any]]]:
-        """Every job of this queue with its message and attempts, oldest first, in
-        batches: what `taskctl move` copies. Nothing is unpickled."""
-        after = -1
-        while True:
-            with self.db() as curs:
-                curs.row_factory = sqlite3.Row
-                rows = curs.execute(
-                    "SELECT rowid, * FROM taskctl_jobs WHERE queue = ? AND rowid > ? ORDER BY rowid LIMIT ?",
-                    (self.name, after, batch),
-                ).fetchall()
-                jobs = [dict(row) for row in rows]
-                for job in jobs:
-                    job["attempt_rows"] = [
-                        dict(a)
-                        for a in curs.execute(
-                            "SELECT * FROM taskctl_attempts WHERE job_id = ? ORDER BY attempt", (job["id"],)
-                        )
-                    ]
-            if not jobs:
-                return
-            after = jobs[-1]["rowid"]
-            yield jobs
-
-    def export_results(self) -> list[tuple[str, str, str, float, float | None]]:
-        "The cached results: task, job id, the value as JSON, computed at, duration."
-        sql = "SELECT task, job_id, value, computed_at, duration FROM taskctl_results WHERE queue = ? ORDER BY task"
-        return [tuple(row) for row in self.sql(sql, (self.name,), results=True)]  # type: ignore[misc]
-
     def count(self, selection: Selection) -> int:
         return sqlite_prune.count(self, selection)
 
@@ -498,12 +440,7 @@ class JobStorage(SqliteStorage):
     # -- helpers ------------------------------------------------------------
 
     def _message(self, data: bytes) -> Message | None:
-        "The job the bytes describe; None for bytes that are not a Huey message."
-        try:
-            message = self.serializer.deserialize(bytes(data))
-        except Exception:
-            return None
-        return message if isinstance(message, Message) else None
+        return message_of(self.serializer, data)
 
     def _next_seq(self) -> int:
         # Enqueue order across processes, strictly increasing within one.
@@ -518,7 +455,7 @@ class JobStorage(SqliteStorage):
             job_id, task, args, kwargs, retries = uuid.uuid4().hex, None, None, None, 0
         else:
             job_id, task, retries = message.id, message.name, message.retries or 0
-            args, kwargs = to_json(_as_list(message.args)), to_json(message.kwargs or {})
+            args, kwargs = to_json(as_list(message.args)), to_json(message.kwargs or {})
             if eta is None and message.eta is not None:
                 eta = to_epoch(message.eta)
         params = (job_id, self.name, task, args, kwargs, state.value, priority or 0, eta, self._next_seq())
@@ -534,11 +471,6 @@ class JobStorage(SqliteStorage):
 
     def _delete(self, where: str) -> None:
         self.sql(f"DELETE FROM taskctl_jobs WHERE queue = ? AND {where}", (self.name,), commit=True)
-
-
-def _as_list(args: Any) -> list[Any]:
-    "Huey takes any value as args (`task.schedule(3)`); the record keeps a list."
-    return list(args) if isinstance(args, list | tuple) else [] if args is None else [args]
 
 
 def _end_attempt(
@@ -558,18 +490,6 @@ def _drop_open_attempt(curs: sqlite3.Cursor, job_id: str) -> None:
 def _marks(values: list[Any]) -> str:
     "Placeholders for an IN list; an empty list matches nothing."
     return ",".join("?" * len(values)) if values else "NULL"
-
-
-def _pid_alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _fork_safety(storage: JobStorage) -> None:
