@@ -7,7 +7,6 @@ import json
 import re
 import signal
 import subprocess
-import time
 
 import pytest
 from conftest import stop, subprocess_env
@@ -191,10 +190,15 @@ def test_status_watch_refreshes_until_ctrl_c(project):
         cwd=project.root,
         env=subprocess_env(),
     )
-    time.sleep(1.5)
+    assert process.stdout is not None
+    seen: list[str] = []  # in a pipe, a frame per interval: read two, then Ctrl+C
+    while sum("Ctrl+C to quit" in line for line in seen) < 2 and len(seen) < 500:
+        seen.append(process.stdout.readline())
     out, err = stop(process, signal.SIGINT)
     assert process.returncode == 0, err
+    out = "".join(seen) + out
     assert "Jobs:" in out and "queued 1" in out and "Ctrl+C to quit" in out
+    assert out.count("Ctrl+C to quit") >= 2  # frame after frame
     assert "Traceback" not in err
     result = project.cli("status", "--watch", "--json")
     assert result.exit_code == 2 and "--watch is a live view" in result.stderr

@@ -93,6 +93,11 @@ def _watch(view: Callable[[], RenderableType], interval: float, out: Console) ->
         return Group(Text(f"taskctl status · {stamp} · every {interval:g}s · Ctrl+C to quit", style="dim"), view())
 
     try:
+        if not out.is_terminal:  # a pipe or a file: one frame after another, as `watch` would
+            while True:
+                out.print(frame())
+                out.file.flush()
+                time.sleep(interval)
         with Live(frame(), console=out, auto_refresh=False, vertical_overflow="ellipsis") as live:
             while True:
                 time.sleep(interval)
