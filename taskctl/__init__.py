@@ -1,4 +1,4 @@
-"""taskctl: see and steer background jobs, on Huey with SQLite."""
+"""taskctl: see and steer background jobs, on Huey, with SQLite (the default) or Redis."""
 
 from taskctl.decorators import periodic, task
 from taskctl.results import CachedResult, LatestResult, latest_result

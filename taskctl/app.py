@@ -61,7 +61,7 @@ class TaskctlHuey(Huey):
     def execute(self, task: Any, timestamp: datetime | None = None) -> Any:
         with self._executing_lock:
             self._executing += 1
-        _executing.settings = getattr(self, "settings", None)
+        _executing.huey = self
         try:
             timestamp = timestamp or self._get_timestamp()
             # Immediate mode runs on Huey's MemoryStorage, which keeps no record.
@@ -77,7 +77,7 @@ class TaskctlHuey(Huey):
             tracking.record_escaped(self, task, exc)
             raise
         finally:
-            _executing.settings = None
+            _executing.huey = None
             with self._executing_lock:
                 self._executing -= 1
 
@@ -251,7 +251,7 @@ def build_app(settings: Settings, create: bool = True) -> App:
         if cron is not None:
             huey.slotted.add(wrapper.task_class)
         app.tasks[declaration.name] = TaskInfo(declaration.name, declaration, wrapper, cron, source if cron else None)
-    huey.settings = settings
+    huey.app = weakref.ref(app)  # for a task of this app that calls another task
     tracking.install(huey)
     with _default_lock:
         _built[:] = [ref for ref in _built if ref() is not None] + [weakref.ref(app)]
@@ -269,7 +269,11 @@ _executing = threading.local()
 
 
 def app_for(task: str) -> App:
-    "The latest app built in this process that has `task`; else one built from the config."
+    """The app running this thread's task, if it has `task` (a task calling a task);
+    else the latest app built in this process that has it; else one built from the config."""
+    running = _running_app()
+    if running is not None and task in running.tasks:
+        return running
     with _default_lock:
         for ref in reversed(_built):
             app = ref()
@@ -286,13 +290,19 @@ def app_for(task: str) -> App:
 def settings() -> Settings:
     """For task modules: the settings of the app running this task; outside a task,
     of the latest app built in this process, else of the config."""
-    running = getattr(_executing, "settings", None)
+    running = _running_app()
     if running is not None:
-        return running
+        return running.settings
     with _default_lock:
         if _latest:
             return _latest[0].settings
     return load_settings()
+
+
+def _running_app() -> App | None:
+    huey = getattr(_executing, "huey", None)
+    ref = getattr(huey, "app", None)
+    return ref() if ref is not None else None
 
 
 def cron_matcher(expr: str, tz: tzinfo) -> Any:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cronsim import CronSim, CronSimError
@@ -183,21 +184,34 @@ REDIS_SCHEMES = ("redis", "rediss")
 
 
 def validate_url(path: Path, database: str) -> str | None:
-    "A redis:// URL, None for a SQLite path; any other scheme is a mistake, not a folder name."
-    scheme, sep, rest = database.partition("://")
+    """A redis:// URL, checked whole; None for a SQLite path. Any other scheme, or a
+    Redis URL with a typo, is an error rather than a folder with a SQLite file in it."""
+    scheme, sep, _ = database.partition("://")
     if not sep:
+        if database.lower().startswith(("redis:", "rediss:")):
+            raise ConfigError(f"{path}: [taskctl] database {database!r} lacks '//': write redis://host:6379/0")
         return None
     if scheme.lower() not in REDIS_SCHEMES:
         raise ConfigError(
             f"{path}: [taskctl] database {redact(database)!r}: unknown scheme {scheme!r}; "
             "use a SQLite file path, or redis://host:6379/0 (rediss:// for TLS)"
         )
-    if "@" in rest.split("/", 1)[0] and ":" in rest.split("@", 1)[0]:
+    url = scheme.lower() + database[len(scheme) :]
+    parts = urlsplit(url)
+    if parts.password or "password=" in parts.query.lower():
         raise ConfigError(
             f"{path}: [taskctl] database has a password in it; keep it out of the config: "
             'set password_env = "REDIS_PASSWORD" and put the password in that variable'
         )
-    return database
+    try:
+        parts.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError:
+        raise ConfigError(f"{path}: [taskctl] database {url!r}: the port must be a number, like :6379") from None
+    if not parts.hostname:
+        raise ConfigError(f"{path}: [taskctl] database {url!r} names no host; write redis://host:6379/0")
+    if parts.path.strip("/") and not parts.path.strip("/").isdigit():
+        raise ConfigError(f"{path}: [taskctl] database {url!r}: the database after the host is a number, like /0")
+    return url
 
 
 def redact(url: str) -> str:

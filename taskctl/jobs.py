@@ -144,19 +144,14 @@ def snapshot(app: App, record: Record, limit: int, now: float | None = None) -> 
     )
 
 
-def stored_result(app: App, record: Record, job: Job) -> tuple[bool, Any]:
-    """A succeeded job's whole value while one is kept: the cached result if the
-    job is still its task's latest, else Huey's unread copy. (False, None) if none."""
-    if job.state is not State.SUCCEEDED:
+def stored_result(record: Record, job: Job) -> tuple[bool, Any]:
+    """A succeeded job's whole value while it is its task's cached result (JSON);
+    (False, None) otherwise. Huey's own copy is a pickle, and a command that only
+    reads never unpickles: anyone who can write the database could run code here."""
+    if job.state is not State.SUCCEEDED or not job.task:
         return False, None
-    cached = record.result(job.task) if job.task else None
-    if cached and cached.job_id == job.id:
-        return True, cached.value
-    value = app.store.peek_result(job.id)
-    # Not an Error: Huey keeps a failed attempt's when the retry returns None.
-    if value is not EmptyData and not isinstance(value, Error):
-        return True, value
-    return False, None
+    cached = record.result(job.task)
+    return (True, cached.value) if cached and cached.job_id == job.id else (False, None)
 
 
 def task_name(app: App, record: Record, name: str | None) -> str | None:

@@ -102,7 +102,7 @@ class Job:
             "enqueued_at": iso(self.enqueued_at, tz),
             "started_at": iso(self.started_at, tz),
             "finished_at": iso(self.finished_at, tz),
-            "duration": self.duration,
+            "duration": _micro(self.duration),
             "attempts": self.attempts,
             "worker": self.worker,
             "error": self.error,
@@ -145,7 +145,7 @@ class Attempt:
             "attempt": self.attempt,
             "started_at": iso(self.started_at, tz),
             "finished_at": iso(self.finished_at, tz),
-            "duration": self.duration,
+            "duration": _micro(self.duration),
             "worker": self.worker,
             "outcome": self.outcome.value,
             "error": self.error,
@@ -174,7 +174,7 @@ class CachedResult:
             "job_id": self.job_id,
             "value": self.value,
             "computed_at": iso(self.computed_at, tz),
-            "duration": self.duration,
+            "duration": _micro(self.duration),
         }
         if now is not None:
             document["age"] = self.age(now)
@@ -279,6 +279,11 @@ def _default(value: Any) -> Any:
     if isinstance(value, tuple | frozenset | set):
         return list(value)
     return str(value)
+
+
+def _micro(seconds: float | None) -> float | None:
+    "Durations to the microsecond, as times are: both engines then say the same."
+    return None if seconds is None else round(seconds, 6)
 
 
 def _number(value: float) -> float | int:

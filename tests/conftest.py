@@ -110,6 +110,12 @@ def sample():
     return {"value": 42}
 
 
+@task()
+def fan_out(n=2):
+    "Queues `n` add jobs: a task calling a task."
+    return [add(i).id for i in range(n)]
+
+
 @periodic("0 0 1 1 *")
 def yearly():
     return "happy new year"

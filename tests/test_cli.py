@@ -103,7 +103,7 @@ def test_tasks_lists_every_task_with_schedule_and_next_run(project):
     by_name = {t["name"].rsplit(".", 1)[1]: t for t in data}
     assert set(by_name) == {
         "add", "echo", "boom", "flaky", "slow", "slow_retried", "hangs", "perishable", "sample", "yearly",
-        "exits", "whoami", "cancels_once", "prune",
+        "exits", "whoami", "cancels_once", "fan_out", "prune",
     }  # fmt: skip
     assert by_name["prune"]["name"] == "taskctl.retention.prune"  # the built-in maintenance job
     assert by_name["prune"]["schedule"] == "7 * * * *"

@@ -181,13 +181,17 @@ def test_another_programs_sqlite_database_is_left_untouched(project):
     [
         ("postgres://db/1", "unknown scheme 'postgres'"),
         ("redis://:s3cret@127.0.0.1:6379/0", "has a password in it"),
+        ("redis://127.0.0.1:6379/0?password=s3cret", "has a password in it"),
+        ("redis://127.0.0.1:notaport/0", "the port must be a number"),
+        ("redis://127.0.0.1:6379/abc", "the database after the host is a number"),
+        ("redis:/127.0.0.1:6379/0", "lacks '//'"),
     ],
 )
 def test_a_database_url_taskctl_does_not_take(project, database, fragment):
     project.config.write_text(project.config.read_text().replace('database = "taskctl.db"', f'database = "{database}"'))
     result = project.cli("status")
     assert result.exit_code == 1 and fragment in result.stderr and "s3cret" not in result.stderr
-    assert not (project.root / "postgres:").exists()  # not a folder with a SQLite file in it
+    assert not [p for p in project.root.iterdir() if p.name.startswith(("postgres", "redis"))]  # no folder made
 
 
 @pytest.mark.sqlite

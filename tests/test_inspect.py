@@ -231,10 +231,13 @@ def test_show_gives_the_whole_result_while_it_is_kept(project):
     assert value in "".join(project.ok("show", first).split())  # the cached result of echo, folded to the width
     second = project.enqueue("echo", "short")
     project.burst()
-    assert json.loads(project.ok("show", first, "--json"))["job"]["result"] == value  # Huey's unread copy
-    project.ok("purge", "--results", "--yes")
+    # No longer the cached result: the preview only. Huey's unread copy is a pickle,
+    # and `show` never unpickles what the database holds.
+    assert "result" not in json.loads(project.ok("show", first, "--json"))["job"]
     out = project.ok("show", first)
     assert "result (preview)" in out and value not in out and "…" in out
+    assert json.loads(project.ok("show", second, "--json"))["job"]["result"] == "short"
+    project.ok("purge", "--results", "--yes")
     assert "result" not in json.loads(project.ok("show", second, "--json"))["job"]
 
 

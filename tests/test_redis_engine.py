@@ -129,7 +129,7 @@ def test_the_record_after_enqueue_claim_and_success(env: Env) -> None:
     assert job is not None and job.state is State.QUEUED and job.task == ADD
     assert (job.args, job.kwargs, job.attempts) == ((2,), {"b": 3}, 0)
     assert job.enqueued_at is not None and job.enqueued_at >= before
-    assert env.record.queued(10) == [job] and env.record.exists() and env.record.has_task(ADD)
+    assert env.record.queued(10) == [job] and env.record.has_task(ADD)
     assert not env.store.slot_taken(ADD, before)  # a plain enqueue takes no periodic slot
     assert env.record.job_ids(result.id[:6].upper(), 5) == [result.id]
 
@@ -369,7 +369,7 @@ def test_deleting_jobs_removes_every_key_of_them(env: Env) -> None:
     left = {k.removeprefix(env.store.prefix) for k in keys}
     assert left == {"seq", "counts", "enqueued", "results", "huey:kv", "wake"}
     assert env.client.hkeys(env.store.prefix + "huey:kv") == ["lock-x"]
-    assert env.record.exists() and env.record.counts() == dict.fromkeys(State, 0)
+    assert env.record.counts() == dict.fromkeys(State, 0)
 
 
 def test_results_selections_delete_cached_results_and_unread_huey_results(env: Env) -> None:

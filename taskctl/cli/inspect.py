@@ -28,7 +28,7 @@ def show(
     record, tz, now = obj.record, obj.tz, time.time()
     job = find_job(record, job_id)
     attempts = record.attempts(job.id)
-    result = jobs.stored_result(obj.reader, record, job)
+    result = jobs.stored_result(record, job)
 
     def document() -> dict[str, Any]:
         shown = job.to_json(tz)

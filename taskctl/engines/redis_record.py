@@ -36,10 +36,6 @@ class RedisRecord:
         # Any: redis-py types every reply `bytes | str`; this client decodes them to str.
         self.conn: Any = Redis.from_url(url, decode_responses=True, **options)
 
-    def exists(self) -> bool:
-        "Has anything ever been queued here?"
-        return bool(self.conn.exists(self._key(lua.SEQ)))
-
     def counts(self) -> dict[State, int]:
         counts = dict.fromkeys(State, 0)
         for state, n in self.conn.hgetall(self._key(lua.COUNTS)).items():
@@ -126,7 +122,7 @@ class RedisRecord:
         return None
 
     def retryable(self, limit: int, task: str | None = None) -> list[Job]:
-        "Failed jobs not retried (or whose retry is gone), in the order they failed."
+        "Failed jobs not retried yet, in the order they failed."
         ids = []
         for job_id, _, _ in self._walk(self._key(lua.RETRYABLE), newest=False, task=task):
             ids.append(job_id)

@@ -215,10 +215,15 @@ local function delete_job(id, j)
 end
 """.replace("ARGV_WAKE_MARKERS", str(WAKE_MARKERS))
 
-# ARGV: id, task, args, kwargs, state, priority, eta, data, retries, now, and for a
-# periodic run its slot (minute) and how long to remember it. A slot taken already
+# ARGV: id, task, args, kwargs, state, priority, eta, data, retries, now, for a periodic
+# run its slot (minute) and how long to remember it ('' and 0 if not), then the
+# calling worker's host, pid and thread. A slot taken already
 # means another consumer queued this run: nothing is queued (0).
 ENQUEUE = """
+-- Huey puts a running job back (a retry) only from the worker running it: a worker
+-- whose claim was recovered meanwhile must not pull it from the worker that has it now.
+if ARGV[13] and redis.call('HGET', job_key(ARGV[1]), 'state') == 'running'
+   and not mine(ARGV[1], ARGV[13], ARGV[14], ARGV[15]) then return 0 end
 if ARGV[11] and ARGV[11] ~= '' then
   local key = P .. 'slot:' .. ARGV[2] .. ':' .. ARGV[11]
   if not redis.call('SET', key, ARGV[1], 'NX', 'EX', tonumber(ARGV[12])) then return 0 end
@@ -319,8 +324,8 @@ return 1
 # ARGV: id, state (revoked or expired), now. Taken from the queue but never run: not an attempt.
 SKIP = """
 local id = ARGV[1]
+if not mine(id, ARGV[4], ARGV[5], ARGV[6]) then return 0 end  -- recovered and reclaimed meanwhile
 local n = redis.call('HGET', job_key(id), 'attempts')
-if not n then return 0 end
 local open = open_attempt(id)
 if open then drop_attempt(id, open) end
 update(id, {state = ARGV[2], data = false, lease_until = false, finished_at = ARGV[3],
@@ -346,7 +351,7 @@ return 1
 # ARGV: id, now, message. A claimed message this consumer cannot run (its task is unknown here).
 UNDELIVERABLE = """
 local id, now = ARGV[1], ARGV[2]
-if redis.call('EXISTS', job_key(id)) == 0 then return 0 end
+if not mine(id, ARGV[4], ARGV[5], ARGV[6]) then return 0 end
 update(id, {state = 'failed', lease_until = false, finished_at = now, error_type = 'UnknownTask',
             error_message = ARGV[3]})
 end_attempt(id, 'failed', now, 'UnknownTask', ARGV[3])

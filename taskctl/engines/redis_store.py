@@ -42,7 +42,7 @@ Keys, all under `taskctl:{queue}:` (one hash tag, so one cluster slot):
     running         zset    running: score started_at
     finished        zset    final jobs: score finished_at; also finished:<state> per final
                             state, and task:<task> per task
-    retryable       zset    failed and not retried by a job that still exists: score finished_at
+    retryable       zset    failed and not retried yet (`retry --failed`): score finished_at
     ids             zset    every job, score 0: a unique id prefix resolves by ZRANGEBYLEX
     counts          hash    state -> jobs, kept by the scripts (`status` is O(1))
     tasks           hash    task -> jobs in the record;  history  set: tasks with finished jobs
@@ -142,12 +142,12 @@ class RedisJobStorage(BaseStorage):
         eta = to_epoch(message.eta) if message and message.eta else None
         slot = periodic_slot if message and periodic_slot.job_id == message.id else None
         marks = (repr(slot.at), SLOT_MEMORY) if slot else ("", 0)
-        self._run("enqueue", *self._job(data, message, State.QUEUED, priority, eta), *marks)
+        self._run("enqueue", *self._job(data, message, State.QUEUED, priority, eta), *marks, *worker())
 
     def add_to_schedule(self, data: bytes, ts: datetime) -> None:
         message = self._message(data)
         priority = message.priority if message else None
-        self._run("enqueue", *self._job(data, message, State.SCHEDULED, priority, to_epoch(ts)))
+        self._run("enqueue", *self._job(data, message, State.SCHEDULED, priority, to_epoch(ts)), "", 0, *worker())
 
     def dequeue(self) -> bytes | None:
         data = self._claim()
@@ -251,7 +251,7 @@ class RedisJobStorage(BaseStorage):
 
     def record_skipped(self, job_id: str, state: State) -> None:
         "Revoked or expired: taken from the queue but never run, so not an attempt."
-        self._run("skip", job_id, State(state).value, time.time())
+        self._run("skip", job_id, State(state).value, time.time(), *worker())
 
     def unclaim(self, job_id: str) -> None:
         "This worker's claim is given back unrun (Huey found the job not due yet): not an attempt."
@@ -262,7 +262,7 @@ class RedisJobStorage(BaseStorage):
         message = self._message(data)
         if message is not None:
             error = f"{message.name} is not a task of this consumer ({exc}); check [taskctl] modules"
-            self._run("undeliverable", message.id, time.time(), error)
+            self._run("undeliverable", message.id, time.time(), error, *worker())
 
     def requeue_interrupted(self, job_id: str) -> None:
         "The consumer stopped mid-run: the job goes back to the queue to run again."

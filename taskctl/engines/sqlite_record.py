@@ -33,9 +33,6 @@ class SqliteRecord:
         self.conn = sqlite3.connect(target, uri=uri, timeout=busy_timeout, check_same_thread=False)
         self.conn.row_factory = sqlite3.Row
 
-    def exists(self) -> bool:
-        return bool(self._rows("SELECT 1 FROM sqlite_master WHERE name = 'taskctl_jobs'", ()))
-
     def counts(self) -> dict[State, int]:
         counts = dict.fromkeys(State, 0)
         for row in self._rows("SELECT state, n FROM taskctl_counts WHERE queue = ?", (self.queue,)):

@@ -132,6 +132,8 @@ class JobStorage(SqliteAdmin, SqliteStorage):
         message = self._message(data)
         slot = periodic_slot if message and periodic_slot.job_id == message.id else None
         with self.db(commit=True) as curs:
+            if message is not None and self._held_elsewhere(curs, message.id):
+                return
             if slot is not None and message is not None:
                 curs.execute(
                     "INSERT OR IGNORE INTO taskctl_slots (queue, task, slot, job_id) VALUES (?, ?, ?, ?)",
@@ -145,10 +147,21 @@ class JobStorage(SqliteAdmin, SqliteStorage):
         message = self._message(data)
         priority = message.priority if message else None
         with self.db(commit=True) as curs:
+            if message is not None and self._held_elsewhere(curs, message.id):
+                return
             row = message and curs.execute("SELECT state FROM taskctl_jobs WHERE id = ?", (message.id,)).fetchone()
             # Huey schedules a running job again only to retry it after a delay.
             state = State.RETRYING if row and row[0] == State.RUNNING else State.SCHEDULED
             curs.execute(_UPSERT, self._row(data, message, state, priority, to_epoch(ts)))
+
+    def _held_elsewhere(self, curs: sqlite3.Cursor, job_id: str) -> bool:
+        """Huey puts a running job back (a retry) only from the worker running it: a worker
+        whose claim was recovered meanwhile must not pull it from the worker that has it now."""
+        row = curs.execute(
+            f"SELECT state = 'running' AND NOT ({_MINE}) FROM taskctl_jobs WHERE id = ?",
+            (*Worker.current().key, job_id),
+        ).fetchone()
+        return bool(row and row[0])
 
     def dequeue(self) -> bytes | None:
         # A cheap read first, so idle workers do not take the write lock.
@@ -253,10 +266,11 @@ class JobStorage(SqliteAdmin, SqliteStorage):
         with self.db(commit=True) as curs:
             curs.execute(
                 "UPDATE taskctl_jobs SET state = ?, data = NULL, lease_until = NULL, "
-                "finished_at = ?, attempts = max(attempts - 1, 0) WHERE id = ?",
-                (state, time.time(), job_id),
+                f"finished_at = ?, attempts = max(attempts - 1, 0) WHERE id = ? AND {_MINE}",
+                (state, time.time(), job_id, *Worker.current().key),
             )
-            _drop_open_attempt(curs, job_id)
+            if curs.rowcount:  # else recovered and reclaimed meanwhile: not this worker's to end
+                _drop_open_attempt(curs, job_id)
 
     def unclaim(self, job_id: str) -> None:
         """This worker's claim is given back unrun (Huey found the job not due yet): not an
@@ -282,10 +296,11 @@ class JobStorage(SqliteAdmin, SqliteStorage):
         with self.db(commit=True) as curs:
             curs.execute(
                 "UPDATE taskctl_jobs SET state = 'failed', lease_until = NULL, finished_at = ?, "
-                "error_type = 'UnknownTask', error_message = ? WHERE id = ?",
-                (now, error, message.id),
+                f"error_type = 'UnknownTask', error_message = ? WHERE id = ? AND {_MINE}",
+                (now, error, message.id, *Worker.current().key),
             )
-            _end_attempt(curs, message.id, Outcome.FAILED, now, ("UnknownTask", error, None))
+            if curs.rowcount:
+                _end_attempt(curs, message.id, Outcome.FAILED, now, ("UnknownTask", error, None))
 
     def requeue_interrupted(self, job_id: str) -> None:
         "The consumer stopped mid-run: the job goes back to the queue to run again."

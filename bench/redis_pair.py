@@ -1,7 +1,7 @@
 """taskctl on Redis against bare Huey's PriorityRedisHuey, measured in one run on this machine.
 
-    .venv/bin/python bench/redis.py            # 2,000 jobs, best of 3 rounds, 30 pickups (~2 min)
-    .venv/bin/python bench/redis.py --quick    # 300 jobs, 1 round, 8 pickups: a smoke run (< 1 min)
+    .venv/bin/python bench/redis_pair.py            # 2,000 jobs, best of 3 rounds, 30 pickups (~2 min)
+    .venv/bin/python bench/redis_pair.py --quick    # 300 jobs, 1 round, 8 pickups: a smoke run (< 1 min)
 
 It starts its own redis-server on a free 127.0.0.1 port (nothing saved, a temporary folder),
 FLUSHALLs before each measurement, gives each a fresh queue name, and stops the server at the
@@ -10,7 +10,7 @@ Rounds alternate the two, so drift on a shared machine hits both alike; ratios a
 
 1. Enqueue: N no-op jobs through the Python API (`noop(i)`), jobs/s.
 2. Drain, 1 consumer: N jobs queued, then one consumer process with one worker thread, the real
-   `taskctl --config X run-consumer --burst --workers 1` against `bench/redis.py --bare-consumer`
+   `taskctl --config X run-consumer --burst --workers 1` against `bench/redis_pair.py --bare-consumer`
    (Huey's Consumer with the options taskctl passes, in taskctl's run loop). Timed from the spawn
    until every job has finished (polled: taskctl's record counts N succeeded, and after the run
    nothing else; Huey's result hash holds N): raw, and net of start-up (the spawn until the first
@@ -35,8 +35,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 HERE = Path(__file__).resolve()
-# This file is redis.py: its folder, first on sys.path when run, would shadow the redis package.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE.parent]
 sys.path[:0] = [str(HERE.parents[1]), str(HERE.parents[1] / "tests")]
 
 from huey import PriorityRedisHuey  # noqa: E402
