@@ -75,8 +75,8 @@ def state_text(state: State | str) -> Text:
 
 
 def call_text(job: Job) -> Text:
-    parts = [json.dumps(a, default=str) for a in job.args]
-    parts += [f"{k}={json.dumps(v, default=str)}" for k, v in (job.kwargs or {}).items()]
+    parts = [json.dumps(a, default=str, ensure_ascii=False) for a in job.args]
+    parts += [f"{k}={json.dumps(v, default=str, ensure_ascii=False)}" for k, v in (job.kwargs or {}).items()]
     return plain(" ".join(parts), limit=40)
 
 

@@ -148,3 +148,12 @@ def test_every_command_has_help():
                 assert param.help, f"{name} {param.name} has no help"
             else:
                 assert param.help or param.name == "ctx", f"{name} argument {param.name} has no help"
+
+
+def test_text_is_utf8_as_is_in_json_and_tables(project):
+    job_id = project.enqueue("echo", '"café ☕"')
+    for command in (["status", "--json"], ["show", job_id, "--json"], ["status"], ["show", job_id]):
+        out = project.ok(*command)
+        assert "café ☕" in out and "\\u00e9" not in out, command
+    shown = project.ok("show", job_id, "--json")
+    assert re.search(r'"enqueued_at": "[^"]+\.\d{6}[+-]\d\d:\d\d"', shown)  # to the microsecond
