@@ -21,7 +21,7 @@ QUEUE, SCHEDULE, LEASES, RUNNING = "queue", "schedule", "leases", "running"
 FINISHED, RETRYABLE, IDS, COUNTS = "finished", "retryable", "ids", "counts"
 TASKS, HISTORY, ENQUEUED, SEQ, WAKE = "tasks", "history", "enqueued", "seq", "wake"
 RESULTS, HUEY_KV, HUEY_COUNTERS, CONSUMERS = "results", "huey:kv", "huey:counters", "consumers"
-WAKE_MARKERS = 100  # at most this many idle workers are woken by one burst
+WAKE_MARKERS = 100  # markers kept when the wake list is trimmed (past twice this many)
 
 
 def prefix(queue: str) -> str:
@@ -44,7 +44,9 @@ def entry_id(entry: str) -> str:
 LIB = """
 local P = KEYS[1]
 local FINAL = {succeeded = true, failed = true, revoked = true, expired = true}
-local FIELDS = {'state', 'priority', 'eta', 'seq', 'lease_until', 'started_at', 'finished_at', 'task', 'retried_as'}
+-- What a script reads of a job, in one HMGET: the fields its indexes are built from, then its claim.
+local FIELDS = {'state', 'priority', 'eta', 'seq', 'lease_until', 'started_at', 'finished_at', 'task', 'retried_as',
+                'attempts', 'worker_host', 'worker_pid', 'worker_thread', 'owner'}
 local ATTEMPT = {'started_at', 'finished_at', 'duration', 'worker', 'outcome', 'error_type', 'error_message',
                  'traceback'}
 
@@ -63,18 +65,29 @@ end
 local function entry(seq, id) return string.format('%016d', tonumber(seq)) .. ':' .. id end
 local function entry_id(e) return string.sub(e, string.find(e, ':', 1, true) + 1) end
 
-local function fields(id)
-  local v = redis.call('HMGET', job_key(id), unpack(FIELDS))
+-- A job's FIELDS (false: absent), and any `extra` ones asked for.
+local function fields(id, extra)
+  local names = FIELDS
+  if extra then
+    names = {unpack(FIELDS)}
+    for _, f in ipairs(extra) do names[#names + 1] = f end
+  end
+  local v = redis.call('HMGET', job_key(id), unpack(names))
   local j = {}
-  for i, f in ipairs(FIELDS) do j[f] = v[i] end
+  for i, f in ipairs(names) do j[f] = v[i] end
   return j
 end
 
--- Writes `changes` to a hash; a false value deletes the field.
-local function write(k, changes)
+-- Writes `changes` to a hash; a false value deletes the field, unless `j` (the hash as
+-- read, or true for a new one) shows it absent already.
+local function write(k, changes, j)
   local set, del = {}, {}
   for f, v in pairs(changes) do
-    if v == false then del[#del + 1] = f else set[#set + 1] = f; set[#set + 1] = v end
+    if v ~= false then
+      set[#set + 1] = f; set[#set + 1] = v
+    elseif j ~= true and (not j or j[f] ~= false) then
+      del[#del + 1] = f
+    end
   end
   if #set > 0 then redis.call('HSET', k, unpack(set)) end
   if #del > 0 then redis.call('HDEL', k, unpack(del)) end
@@ -90,11 +103,11 @@ local function unindex(id, j)
     redis.call('ZREM', P .. 'schedule', entry(j.seq, id))
   elseif s == 'due' or s == 'running' then
     redis.call('ZREM', P .. 'leases', id)
-    redis.call('ZREM', P .. 'running', id)
+    if s == 'running' then redis.call('ZREM', P .. 'running', id) end
   elseif FINAL[s] then
     redis.call('ZREM', P .. 'finished', id)
     redis.call('ZREM', P .. 'finished:' .. s, id)
-    redis.call('ZREM', P .. 'retryable', id)
+    if s == 'failed' then redis.call('ZREM', P .. 'retryable', id) end
     if j.task then
       local k = P .. 'task:' .. j.task
       redis.call('ZREM', k, id)
@@ -108,9 +121,9 @@ local function index(id, j, quiet)
   redis.call('HINCRBY', P .. 'counts', s, 1)
   if s == 'queued' then
     redis.call('ZADD', P .. 'queue', -tonumber(j.priority or '0'), entry(j.seq, id))
-    if not quiet then
-      -- One marker wakes one blocked worker; a stale one costs an idle worker one claim.
-      redis.call('LPUSH', P .. 'wake', '1')
+    -- One marker wakes one blocked worker; a stale one costs an idle worker one claim
+    -- (an empty claim drops them all). Trimmed now and then, not at every push.
+    if not quiet and redis.call('LPUSH', P .. 'wake', '1') > 2 * ARGV_WAKE_MARKERS then
       redis.call('LTRIM', P .. 'wake', 0, ARGV_WAKE_MARKERS - 1)
     end
   elseif s == 'scheduled' or s == 'retrying' then
@@ -134,28 +147,32 @@ local function index(id, j, quiet)
 end
 
 -- The one way a job's state changes: its index entries and the counts move with its fields.
-local function update(id, changes, quiet)
-  unindex(id, fields(id))
-  write(job_key(id), changes)
-  index(id, fields(id), quiet)
+-- `j` is the job as the script read it (fields(id)), if it did; it ends up as the job now is.
+local function update(id, changes, quiet, j)
+  j = j or fields(id)
+  unindex(id, j)
+  write(job_key(id), changes, j)
+  for f, v in pairs(changes) do j[f] = v end
+  index(id, j, quiet)
 end
 
 -- A job still running under this thread's claim: an outcome arriving after the job
 -- was recovered (and maybe claimed again elsewhere) must not overwrite it.
-local function mine(id, host, pid, thread)
-  local v = redis.call('HMGET', job_key(id), 'state', 'worker_host', 'worker_pid', 'worker_thread')
-  return v[1] == 'running' and v[2] == host and v[3] == pid and v[4] == thread
+local function mine(j, host, pid, thread)
+  return j.state == 'running' and j.worker_host == host and j.worker_pid == pid and j.worker_thread == thread
 end
 
-local function duration(id, now)
-  local started = tonumber(redis.call('HGET', job_key(id), 'started_at') or '')
+local function duration(j, now)
+  local started = tonumber(j.started_at or '')
   return started and fmt(tonumber(now) - started) or false
 end
 
--- The latest attempt's number, while that attempt is still running.
-local function open_attempt(id)
-  local n = redis.call('HGET', job_key(id), 'attempts')
-  if n and redis.call('HGET', attempts_key(id), n .. ':outcome') == 'running' then return n end
+-- The latest attempt's number and start, while that attempt is still running.
+local function open_attempt(id, j)
+  local n = j.attempts
+  if not n then return false end
+  local v = redis.call('HMGET', attempts_key(id), n .. ':outcome', n .. ':started_at')
+  if v[1] == 'running' then return n, tonumber(v[2] or '') end
   return false
 end
 
@@ -165,43 +182,42 @@ local function drop_attempt(id, n)
   redis.call('HDEL', attempts_key(id), unpack(names))
 end
 
-local function end_attempt(id, outcome, now, etype, emsg, tb)
-  local n = open_attempt(id)
+local function end_attempt(id, j, outcome, now, etype, emsg, tb)
+  local n, started = open_attempt(id, j)
   if not n then return end
-  local started = tonumber(redis.call('HGET', attempts_key(id), n .. ':started_at'))
+  -- An open attempt holds only what its claim wrote: there is nothing to delete.
   write(attempts_key(id), {
     [n .. ':outcome'] = outcome, [n .. ':finished_at'] = now,
     [n .. ':duration'] = started and fmt(tonumber(now) - started) or false,
     [n .. ':error_type'] = opt(etype or ''), [n .. ':error_message'] = opt(emsg or ''),
-    [n .. ':traceback'] = opt(tb or '')})
+    [n .. ':traceback'] = opt(tb or '')}, true)
 end
 
--- a: id, task, args, kwargs, state, priority, eta, data, retries, now. Huey enqueues a
--- job again to retry it (same id): the record is kept and its queue entry moves.
-local function upsert(a)
+-- a: id, task, args, kwargs, state, priority, eta, data, retries, now; j: the job as read
+-- (fields). Huey enqueues a job again to retry it (same id): the record is kept and its
+-- queue entry moves.
+local function upsert(a, j)
   local id, state = a[1], a[5]
-  local k = job_key(id)
   local seq = redis.call('INCR', P .. 'seq')
-  local old = redis.call('HGET', k, 'state')
-  if old then
+  if j.state then
     -- A running job sent back to the schedule is a retry waiting for its delay.
-    if state == 'scheduled' and old == 'running' then state = 'retrying' end
+    if state == 'scheduled' and j.state == 'running' then state = 'retrying' end
     update(id, {state = state, priority = a[6], eta = opt(a[7]), seq = seq, data = a[8], retries = a[9],
-                lease_until = false, finished_at = false})
+                lease_until = false, finished_at = false}, false, j)
     return
   end
-  write(k, {id = id, task = opt(a[2]), args = opt(a[3]), kwargs = opt(a[4]), state = state, priority = a[6],
-            eta = opt(a[7]), seq = seq, data = a[8], retries = a[9], enqueued_at = a[10], attempts = 0})
+  local job = {id = id, task = opt(a[2]), args = opt(a[3]), kwargs = opt(a[4]), state = state, priority = a[6],
+               eta = opt(a[7]), seq = seq, data = a[8], retries = a[9], enqueued_at = a[10], attempts = 0}
+  write(job_key(id), job, true)
   redis.call('ZADD', P .. 'ids', 0, id)
-  local task = opt(a[2])
-  if task then
-    redis.call('HINCRBY', P .. 'tasks', task, 1)
+  if job.task then
+    redis.call('HINCRBY', P .. 'tasks', job.task, 1)
     -- Cron de-duplication asks "queued since?": the latest enqueue of each task.
-    if tonumber(a[10]) > tonumber(redis.call('HGET', P .. 'enqueued', task) or '0') then
-      redis.call('HSET', P .. 'enqueued', task, a[10])
+    if tonumber(a[10]) > tonumber(redis.call('HGET', P .. 'enqueued', job.task) or '0') then
+      redis.call('HSET', P .. 'enqueued', job.task, a[10])
     end
   end
-  index(id, fields(id))
+  index(id, job)
 end
 
 -- Removes a job and everything of it: hash, attempts, index entries, Huey's unread result.
@@ -220,15 +236,15 @@ end
 # calling worker's host, pid and thread. A slot taken already
 # means another consumer queued this run: nothing is queued (0).
 ENQUEUE = """
+local j = fields(ARGV[1])
 -- Huey puts a running job back (a retry) only from the worker running it: a worker
 -- whose claim was recovered meanwhile must not pull it from the worker that has it now.
-if ARGV[13] and redis.call('HGET', job_key(ARGV[1]), 'state') == 'running'
-   and not mine(ARGV[1], ARGV[13], ARGV[14], ARGV[15]) then return 0 end
+if ARGV[13] and j.state == 'running' and not mine(j, ARGV[13], ARGV[14], ARGV[15]) then return 0 end
 if ARGV[11] and ARGV[11] ~= '' then
   local key = P .. 'slot:' .. ARGV[2] .. ':' .. ARGV[11]
   if not redis.call('SET', key, ARGV[1], 'NX', 'EX', tonumber(ARGV[12])) then return 0 end
 end
-upsert(ARGV)
+upsert(ARGV, j)
 return 1
 """
 
@@ -240,7 +256,7 @@ local v = redis.call('HMGET', job_key(old), 'state', 'retried_as')
 if v[1] ~= 'failed' or (v[2] and redis.call('EXISTS', job_key(v[2])) == 1) then return 0 end
 local a = {}
 for i = 2, #ARGV do a[i - 1] = ARGV[i] end
-upsert(a)
+upsert(a, fields(a[1]))
 redis.call('HSET', job_key(a[1]), 'retry_of', old)
 update(old, {retried_as = a[1]})
 return 1
@@ -248,25 +264,31 @@ return 1
 
 # ARGV: host, pid, thread, owner, lease seconds, now. Claims the first queued job in
 # the same script that takes it off the queue: a crash leaves it queued or running,
-# never gone (a plain pop would lose it). Returns its message, or nil.
+# never gone (a plain pop would lose it). Returns its message, id and task, and Huey's
+# revoke flags of it (`r:<id>`, `rt:<task>`), which Huey reads next: nil if none is queued.
 CLAIM = """
 local e = redis.call('ZRANGE', P .. 'queue', 0, 0)[1]
-if not e then return false end
+if not e then
+  -- Nothing is queued, so every marker is stale: a worker would only claim nothing again.
+  redis.call('DEL', P .. 'wake')
+  return false
+end
 local id = entry_id(e)
-local k = job_key(id)
-local n = redis.call('HGET', k, 'attempts')
-if not n then  -- its hash is gone (evicted, or deleted by hand): drop the entry, not claim it
+local j = fields(id, {'data'})
+if not j.attempts then  -- its hash is gone (evicted, or deleted by hand): drop the entry, not claim it
   redis.call('ZREM', P .. 'queue', e)
   return false
 end
-n = tonumber(n) + 1
+local n = tonumber(j.attempts) + 1
 update(id, {state = 'running', started_at = ARGV[6], finished_at = false, attempts = n, worker_host = ARGV[1],
             worker_pid = ARGV[2], worker_thread = ARGV[3], owner = ARGV[4],
-            lease_until = fmt(clock() + tonumber(ARGV[5]))})
+            lease_until = fmt(clock() + tonumber(ARGV[5]))}, false, j)
 drop_attempt(id, n)
 write(attempts_key(id), {[n .. ':started_at'] = ARGV[6], [n .. ':outcome'] = 'running',
-                         [n .. ':worker'] = ARGV[1] .. ':' .. ARGV[2] .. '/' .. ARGV[3]})
-return redis.call('HGET', k, 'data')
+                         [n .. ':worker'] = ARGV[1] .. ':' .. ARGV[2] .. '/' .. ARGV[3]}, true)
+local task = j.task or ''
+local flags = redis.call('HMGET', P .. 'huey:kv', 'r:' .. id, 'rt:' .. task)
+return {j.data, id, task, flags[1], flags[2]}
 """
 
 # ARGV: epoch, lease seconds, limit. Due jobs move to 'due' rather than vanish: Huey
@@ -277,10 +299,10 @@ local lease = fmt(clock() + tonumber(ARGV[2]))
 local out = {}
 for _, e in ipairs(due) do
   local id = entry_id(e)
-  local data = redis.call('HGET', job_key(id), 'data')
-  if data then
-    out[#out + 1] = data
-    update(id, {state = 'due', lease_until = lease})
+  local j = fields(id, {'data'})
+  if j.data then
+    out[#out + 1] = j.data
+    update(id, {state = 'due', lease_until = lease}, false, j)
   else  -- its hash is gone (evicted, or deleted by hand)
     redis.call('ZREM', P .. 'schedule', e)
   end
@@ -291,16 +313,16 @@ return out
 # ARGV: id, host, pid, thread, now, preview, the cached result's JSON up to "value".
 SUCCEED = """
 local id, now = ARGV[1], ARGV[5]
-if not mine(id, ARGV[2], ARGV[3], ARGV[4]) then return 0 end
-local took = duration(id, now)
+local j = fields(id)
+if not mine(j, ARGV[2], ARGV[3], ARGV[4]) then return 0 end
+local took = duration(j, now)
+end_attempt(id, j, 'succeeded', now)
 update(id, {state = 'succeeded', data = false, lease_until = false, finished_at = now, duration = took,
-            result_preview = ARGV[6], error_type = false, error_message = false, traceback = false})
-local task = redis.call('HGET', job_key(id), 'task')
-if task then
-  redis.call('HSET', P .. 'results', task,
+            result_preview = ARGV[6], error_type = false, error_message = false, traceback = false}, false, j)
+if j.task then
+  redis.call('HSET', P .. 'results', j.task,
              ARGV[7] .. ', "computed_at": ' .. now .. ', "duration": ' .. (took or 'null') .. '}')
 end
-end_attempt(id, 'succeeded', now)
 return 1
 """
 
@@ -308,28 +330,29 @@ return 1
 # failure keeps the message, for `taskctl retry`; a retry stays running until Huey puts it back.
 FAIL = """
 local id, now = ARGV[1], ARGV[5]
-if not mine(id, ARGV[2], ARGV[3], ARGV[4]) then return 0 end
-local changes = {duration = duration(id, now), error_type = ARGV[7], error_message = opt(ARGV[8]),
+local j = fields(id)
+if not mine(j, ARGV[2], ARGV[3], ARGV[4]) then return 0 end
+end_attempt(id, j, 'failed', now, ARGV[7], ARGV[8], ARGV[9])
+local changes = {duration = duration(j, now), error_type = ARGV[7], error_message = opt(ARGV[8]),
                  traceback = opt(ARGV[9])}
 if ARGV[6] == '1' then
   changes.state, changes.lease_until, changes.finished_at = 'failed', false, now
-  update(id, changes)
+  update(id, changes, false, j)
 else
   write(job_key(id), changes)
 end
-end_attempt(id, 'failed', now, ARGV[7], ARGV[8], ARGV[9])
 return 1
 """
 
 # ARGV: id, state (revoked or expired), now. Taken from the queue but never run: not an attempt.
 SKIP = """
 local id = ARGV[1]
-if not mine(id, ARGV[4], ARGV[5], ARGV[6]) then return 0 end  -- recovered and reclaimed meanwhile
-local n = redis.call('HGET', job_key(id), 'attempts')
-local open = open_attempt(id)
+local j = fields(id)
+if not mine(j, ARGV[4], ARGV[5], ARGV[6]) then return 0 end  -- recovered and reclaimed meanwhile
+local open = open_attempt(id, j)
 if open then drop_attempt(id, open) end
 update(id, {state = ARGV[2], data = false, lease_until = false, finished_at = ARGV[3],
-            attempts = math.max(tonumber(n) - 1, 0)})
+            attempts = math.max(tonumber(j.attempts) - 1, 0)}, false, j)
 return 1
 """
 
@@ -337,35 +360,37 @@ return 1
 # is given back, not an attempt. Quiet: waking workers would only have them claim it too.
 UNCLAIM = """
 local id = ARGV[1]
-if not mine(id, ARGV[2], ARGV[3], ARGV[4]) then return 0 end
-local n = tonumber(redis.call('HGET', job_key(id), 'attempts'))
-local open = open_attempt(id)
+local j = fields(id)
+if not mine(j, ARGV[2], ARGV[3], ARGV[4]) then return 0 end
+local open = open_attempt(id, j)
 if open then drop_attempt(id, open) end
 -- Straight to the schedule, where Huey puts it next: back in the queue, another
 -- worker could claim it before Huey does.
-update(id, {state = 'scheduled', attempts = math.max(n - 1, 0), started_at = false, worker_host = false,
-            worker_pid = false, worker_thread = false, owner = false, lease_until = false}, true)
+update(id, {state = 'scheduled', attempts = math.max(tonumber(j.attempts) - 1, 0), started_at = false,
+            worker_host = false, worker_pid = false, worker_thread = false, owner = false, lease_until = false},
+       true, j)
 return 1
 """
 
 # ARGV: id, now, message. A claimed message this consumer cannot run (its task is unknown here).
 UNDELIVERABLE = """
 local id, now = ARGV[1], ARGV[2]
-if not mine(id, ARGV[4], ARGV[5], ARGV[6]) then return 0 end
+local j = fields(id)
+if not mine(j, ARGV[4], ARGV[5], ARGV[6]) then return 0 end
+end_attempt(id, j, 'failed', now, 'UnknownTask', ARGV[3])
 update(id, {state = 'failed', lease_until = false, finished_at = now, error_type = 'UnknownTask',
-            error_message = ARGV[3]})
-end_attempt(id, 'failed', now, 'UnknownTask', ARGV[3])
+            error_message = ARGV[3]}, false, j)
 return 1
 """
 
 # ARGV: id, owner, now. The consumer stopped mid-run: the job goes back to the queue.
 INTERRUPT = """
 local id = ARGV[1]
-local v = redis.call('HMGET', job_key(id), 'state', 'owner')
-if v[1] ~= 'running' or v[2] ~= ARGV[2] or redis.call('HEXISTS', job_key(id), 'data') == 0 then return 0 end
+local j = fields(id)
+if j.state ~= 'running' or j.owner ~= ARGV[2] or redis.call('HEXISTS', job_key(id), 'data') == 0 then return 0 end
 local why = 'the consumer stopped during this attempt'
-update(id, {state = 'queued', lease_until = false, error_type = 'Interrupted', error_message = why})
-end_attempt(id, 'interrupted', ARGV[3], 'Interrupted', why)
+end_attempt(id, j, 'interrupted', ARGV[3], 'Interrupted', why)
+update(id, {state = 'queued', lease_until = false, error_type = 'Interrupted', error_message = why}, false, j)
 return 1
 """
 
@@ -393,24 +418,26 @@ return renewed
 # worker process is dead. Returns 1 if it put the job right.
 RECOVER = """
 local id, now = ARGV[1], ARGV[7]
-local v = redis.call('HMGET', job_key(id), 'state', 'lease_until', 'attempts', 'worker_host', 'worker_pid')
-local expired = tonumber(v[2] or '0') < clock()
-if v[1] ~= ARGV[2] then return 0 end
-if v[1] == 'due' then
+local j = fields(id)
+local expired = tonumber(j.lease_until or '0') < clock()
+if j.state ~= ARGV[2] then return 0 end
+if j.state == 'due' then
   if not expired then return 0 end
-  update(id, {state = 'queued', lease_until = false})
+  update(id, {state = 'queued', lease_until = false}, false, j)
   return 1
 end
-if v[1] ~= 'running' or v[3] ~= ARGV[3] or v[4] ~= ARGV[4] or v[5] ~= ARGV[5] then return 0 end
+if j.state ~= 'running' or j.attempts ~= ARGV[3] or j.worker_host ~= ARGV[4] or j.worker_pid ~= ARGV[5] then
+  return 0
+end
 if ARGV[6] ~= '1' and not expired then return 0 end
 local etype, emsg = 'WorkerLost', 'the worker running this job stopped without finishing it'
-end_attempt(id, 'lost', now, etype, emsg)
+end_attempt(id, j, 'lost', now, etype, emsg)
 if ARGV[8] ~= '' then
   update(id, {state = 'queued', lease_until = false, data = ARGV[8], retries = ARGV[9],
-              seq = redis.call('INCR', P .. 'seq'), error_type = etype, error_message = emsg})
+              seq = redis.call('INCR', P .. 'seq'), error_type = etype, error_message = emsg}, false, j)
 else
-  update(id, {state = 'failed', lease_until = false, finished_at = now, duration = duration(id, now),
-              error_type = etype, error_message = emsg})
+  update(id, {state = 'failed', lease_until = false, finished_at = now, duration = duration(j, now),
+              error_type = etype, error_message = emsg}, false, j)
 end
 return 1
 """
@@ -419,11 +446,12 @@ return 1
 # worker can claim it afterwards. Returns {revoked (1/0), the state it was in ('' if none)}.
 CANCEL = """
 local id = ARGV[1]
-local s = redis.call('HGET', job_key(id), 'state')
+local j = fields(id)
+local s = j.state
 if not s then return {0, ''} end
 if s ~= 'queued' and s ~= 'scheduled' and s ~= 'retrying' then return {0, s} end
 update(id, {state = 'revoked', data = false, lease_until = false, finished_at = ARGV[2],
-            error_type = 'Cancelled', error_message = 'by taskctl cancel'})
+            error_type = 'Cancelled', error_message = 'by taskctl cancel'}, false, j)
 return {1, s}
 """
 

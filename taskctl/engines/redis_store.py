@@ -48,7 +48,8 @@ Keys, all under `taskctl:{queue}:` (one hash tag, so one cluster slot):
     tasks           hash    task -> jobs in the record;  history  set: tasks with finished jobs
     enqueued        hash    task -> its latest enqueued_at (cron de-duplication)
     seq             string  enqueue order across hosts (INCR), not a host's clock
-    wake            list    markers: each job queued pushes one, an idle worker BLPOPs one
+    wake            list    markers: each job queued pushes one, an idle worker BLPOPs one, an
+                            empty claim drops them all (nothing is queued: they are stale)
     results         hash    task -> JSON of its latest success: job_id, value, computed_at, duration
     huey:kv         hash    Huey's result store (return values, revoke flags, locks)
     huey:counters   hash    Huey's counters (chords)
@@ -62,6 +63,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 import time
 import uuid
 import weakref
@@ -128,6 +130,7 @@ class RedisJobStorage(BaseStorage):
         # Any: redis-py types every reply `bytes | str` (decode_responses decides at run
         # time); this client's replies are bytes.
         self.conn: Any = Redis(connection_pool=self.pool)
+        self._claimed = threading.local()  # per worker thread: the revoke keys its last claim found absent
         self._scripts = {name: self.conn.register_script(lua.LIB + body) for name, body in lua.SCRIPTS.items()}
 
     def close(self) -> None:
@@ -160,7 +163,17 @@ class RedisJobStorage(BaseStorage):
 
     def _claim(self) -> bytes | None:
         host, pid, thread = worker()
-        return self._run("claim", host, pid, thread, self.owner, self.lease, time.time())
+        claimed = self._run("claim", host, pid, thread, self.owner, self.lease, time.time())
+        if not claimed:
+            self._claimed.absent = None
+            return None
+        data, job_id, task, revoked, task_revoked = claimed
+        # Huey asks for these flags next (is_revoked), before it runs the job: read in the
+        # claim, their absence saves it a round trip (a revoke after the claim is one while
+        # it runs). A flag found is read again: a restore since then must count, as in Huey.
+        keys = [f"r:{job_id.decode()}", *([f"rt:{task.decode()}"] if task else [])]
+        self._claimed.absent = None if revoked or task_revoked else set(keys)
+        return data
 
     def queue_size(self) -> int:
         return self.conn.zcard(self._key(lua.QUEUE))
@@ -198,6 +211,9 @@ class RedisJobStorage(BaseStorage):
         return EmptyData if value is None else value
 
     def peek_many(self, keys: list[Any]) -> dict[Any, bytes]:
+        absent, self._claimed.absent = getattr(self._claimed, "absent", None), None  # good for one read
+        if absent is not None and keys and absent.issuperset(keys):
+            return {}
         values = self.conn.hmget(self._key(lua.HUEY_KV), keys) if keys else []
         return {k: v for k, v in zip(keys, values, strict=True) if v is not None}
 
