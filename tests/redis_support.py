@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import ctypes
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 
@@ -26,7 +29,9 @@ def start_redis(timeout: float = 10.0) -> tuple[str, subprocess.Popen[bytes]]:
     for _ in range(3):  # another process may take the free port before the server binds it
         port, folder = _free_port(), tempfile.mkdtemp(prefix="taskctl-redis-")
         args = [exe, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no"]
-        process = subprocess.Popen([*args, "--dir", folder], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        process = subprocess.Popen(
+            [*args, "--dir", folder], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=_die_with_parent
+        )
         _folders[process.pid] = folder
         url = f"redis://127.0.0.1:{port}/0"
         if _wait_ready(url, process, timeout):
@@ -43,6 +48,12 @@ def stop(process: subprocess.Popen[bytes]) -> None:
         process.kill()
         process.wait()
     shutil.rmtree(_folders.pop(process.pid, ""), ignore_errors=True)
+
+
+def _die_with_parent() -> None:
+    "A test process that crashes (an xdist worker) must not leave its server behind (Linux only)."
+    if sys.platform == "linux":
+        ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def _free_port() -> int:
