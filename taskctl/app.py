@@ -61,7 +61,7 @@ class TaskctlHuey(Huey):
     def execute(self, task: Any, timestamp: datetime | None = None) -> Any:
         with self._executing_lock:
             self._executing += 1
-        _executing.huey = self
+        _running.huey = self
         try:
             timestamp = timestamp or self._get_timestamp()
             # Immediate mode runs on Huey's MemoryStorage, which keeps no record.
@@ -77,7 +77,7 @@ class TaskctlHuey(Huey):
             tracking.record_escaped(self, task, exc)
             raise
         finally:
-            _executing.huey = None
+            _running.huey = None
             with self._executing_lock:
                 self._executing -= 1
 
@@ -265,7 +265,7 @@ def build_app(settings: Settings, create: bool = True) -> App:
 _built: list[weakref.ref[App]] = []
 _latest: list[App] = []
 _default_lock = threading.Lock()
-_executing = threading.local()
+_running = threading.local()  # the Huey executing a task in this thread, if any
 
 
 def app_for(task: str) -> App:
@@ -300,7 +300,7 @@ def settings() -> Settings:
 
 
 def _running_app() -> App | None:
-    huey = getattr(_executing, "huey", None)
+    huey = getattr(_running, "huey", None)
     ref = getattr(huey, "app", None)
     return ref() if ref is not None else None
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -13,8 +12,8 @@ from typer.core import TyperGroup
 
 from taskctl.cli import consumer, inspect, jobs, move, steer, tasks
 from taskctl.cli.state import Session
-from taskctl.engines import redis_error, sqlite_error
-from taskctl.errors import DatabaseError, TaskctlError
+from taskctl.engines import database_errors
+from taskctl.errors import TaskctlError
 
 
 class TaskctlGroup(TyperGroup):
@@ -24,16 +23,11 @@ class TaskctlGroup(TyperGroup):
     def invoke(self, ctx: Any) -> Any:  # Typer's vendored click Context
         try:
             return super().invoke(ctx)
-        except sqlite3.Error as exc:
+        except Exception:
             obj = ctx.find_object(Session)
-            if obj is None or "settings" not in obj.__dict__:
-                raise DatabaseError(f"database error: {exc}") from None
-            raise sqlite_error(obj.settings.database, exc, obj.settings.busy_timeout) from None
-        except Exception as exc:
-            obj = ctx.find_object(Session)
-            if not type(exc).__module__.startswith("redis") or obj is None or "settings" not in obj.__dict__:
+            # Only now: the settings are loaded on first use, by the command itself.
+            with database_errors(obj.__dict__.get("settings") if obj is not None else None):
                 raise
-            raise DatabaseError(redis_error(obj.settings, exc)) from None
 
     def main(
         self,

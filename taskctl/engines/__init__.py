@@ -75,14 +75,17 @@ def redis_password(settings: Settings) -> str | None:
 
 
 @contextmanager
-def database_errors(settings: Settings) -> Iterator[None]:
-    "An engine's own errors (SQLite's, redis-py's), as one line that says what to do."
+def database_errors(settings: Settings | None) -> Iterator[None]:
+    """An engine's own errors (SQLite's, redis-py's), as one line that says what to do;
+    with no settings loaded yet, as the error itself."""
     try:
         yield
     except sqlite3.Error as exc:
+        if settings is None:
+            raise DatabaseError(f"database error: {exc}") from None
         raise sqlite_error(settings.database, exc, settings.busy_timeout) from None
     except Exception as exc:
-        if not type(exc).__module__.startswith("redis"):
+        if settings is None or not type(exc).__module__.startswith("redis"):
             raise
         raise DatabaseError(redis_error(settings, exc)) from None
 

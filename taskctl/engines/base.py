@@ -5,21 +5,86 @@ dequeue, read_schedule...) that also owns every state change of a job's record,
 each one atomic with the queue change that causes it. Its *record* is the read
 side: what `status`, `show`, `history` and a web app's `latest_result` ask,
 opened without Huey. Nothing above this layer sees SQL or Redis commands.
+
+The state machine every store makes, each change by the one method named:
+
+    (new)      ──enqueue──────────────> queued     (with an eta too: a worker moves it on, as in Huey;
+                                                    a periodic run only if its (task, minute) slot is free)
+    (new)      ──add_to_schedule──────> scheduled
+    queued     ──dequeue (the claim)──> running    (an attempt begins: worker, owner, lease)
+    running    ──record_success───────> succeeded  (the value cached for its task)
+    running    ──record_error, final──> failed     (the message kept, for `taskctl retry`)
+    running    ──add_to_schedule──────> retrying   (Huey retries after a delay)
+    running    ──enqueue──────────────> queued     (Huey retries at once)
+    running    ──unclaim──────────────> scheduled  (not due yet; not an attempt)
+    running    ──record_skipped───────> revoked | expired (not an attempt)
+    running    ──record_undeliverable─> failed     (UnknownTask)
+    running    ──requeue_interrupted──> queued     (the consumer stopped mid-run)
+    running    ──recover_lost─────────> queued (a retry left, used up) | failed (WorkerLost)
+    scheduled, retrying ──read_schedule──> due ──enqueue (Huey, at once)──> queued
+    due        ──recover_lost─────────> queued     (its lease ran out)
+    queued, scheduled, retrying ──cancel──> revoked
+    failed     ──enqueue_retry────────> failed, linked to a new queued job (retried_as, retry_of)
+
+`due` is the moment between the schedule and the queue (Huey enqueues what
+read_schedule returns at once); readers show it as queued.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import socket
+import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from taskctl.model import Attempt, CachedResult, Job, Run, State
 
+DUE = "due"  # an engine's moment between the schedule and the queue; readers show it as queued
+
 if TYPE_CHECKING:
     from huey.registry import Message
+
+
+def shown_state(state: str) -> State:
+    return State.QUEUED if state == DUE else State(state)
+
+
+def job_from_fields(row: Mapping[str, Any] | sqlite3.Row) -> Job:
+    "A job from its record, a SQLite row or a Redis hash (whose values are text): every field by its column name."
+    worker = f"{row['worker_host']}:{row['worker_pid']}/{row['worker_thread']}" if row["worker_host"] else None
+    return Job(
+        id=row["id"],
+        task=row["task"],
+        state=shown_state(row["state"]),
+        args=tuple(_loads(row["args"], [])),
+        kwargs=_loads(row["kwargs"], {}),
+        priority=float(row["priority"] or 0),
+        eta=_number(row["eta"]),
+        enqueued_at=_number(row["enqueued_at"]),
+        started_at=_number(row["started_at"]),
+        finished_at=_number(row["finished_at"]),
+        duration=_number(row["duration"]),
+        attempts=int(row["attempts"] or 0),
+        worker=worker,
+        error_type=row["error_type"],
+        error_message=row["error_message"],
+        traceback=row["traceback"],
+        result_preview=row["result_preview"],
+        retry_of=row["retry_of"],
+        retried_as=row["retried_as"],
+    )
+
+
+def _number(value: str | float | None) -> float | None:
+    return None if value is None else float(value)
+
+
+def _loads(text: str | None, default: Any) -> Any:
+    return default if text is None else json.loads(text)
 
 
 @dataclass(frozen=True)
@@ -54,6 +119,10 @@ class _Slot(threading.local):
 
     job_id: str | None = None
     at: float = 0.0  # the minute, epoch seconds
+
+    def minute_for(self, job_id: str) -> float | None:
+        "The slot's minute if `job_id` is the periodic run being enqueued, else None."
+        return self.at if self.job_id == job_id else None
 
 
 # Set by the app's Huey around a periodic enqueue; the store claims the slot in the

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import Any
+import uuid
+from typing import Any, NamedTuple
 
 from huey.registry import Message
 from huey.serializer import Serializer
 
 from taskctl.engines.base import hostname
+from taskctl.model import to_json
+from taskctl.times import to_epoch
 
 
 def message_of(serializer: Serializer, data: bytes) -> Message | None:
@@ -19,6 +22,26 @@ def message_of(serializer: Serializer, data: bytes) -> Message | None:
     except Exception:
         return None
     return message if isinstance(message, Message) else None
+
+
+class Described(NamedTuple):
+    "What the record keeps of a message: its id and task, args and kwargs as JSON, retries, eta."
+
+    id: str
+    task: str | None
+    args: str | None
+    kwargs: str | None
+    retries: int
+    eta: float | None
+
+
+def describe(message: Message | None) -> Described:
+    "A message as both engines record it; bytes that are not one get a new id and nothing else."
+    if message is None:
+        return Described(uuid.uuid4().hex, None, None, None, 0, None)
+    args, kwargs = to_json(as_list(message.args)), to_json(message.kwargs or {})
+    eta = to_epoch(message.eta) if message.eta is not None else None
+    return Described(message.id, message.name, args, kwargs, message.retries or 0, eta)
 
 
 def as_list(args: Any) -> list[Any]:

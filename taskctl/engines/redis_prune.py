@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, NamedTuple
 
 from taskctl.engines import redis_scripts as lua
-from taskctl.engines.base import Progress, Selection
+from taskctl.engines.base import DUE, Progress, Selection
 from taskctl.model import FINAL
 
 if TYPE_CHECKING:
@@ -18,7 +18,6 @@ if TYPE_CHECKING:
 
 BATCH = 500  # jobs per script call
 VISIT = 5000  # index entries a purge script looks at, at most, per call
-DUE = "due"
 _FINAL = frozenset(s.value for s in FINAL)
 _ALL = _FINAL | {"queued", "scheduled", "retrying", "running", DUE}
 # The unfinished states a purge finds in each index, and all the states the index holds:

@@ -17,6 +17,7 @@ from typing import Any
 from redis import Redis
 
 from taskctl.engines import redis_scripts as lua
+from taskctl.engines.base import job_from_fields, shown_state
 from taskctl.model import RAN, Attempt, CachedResult, Job, Outcome, Run, State
 
 _JOB_FIELDS = (
@@ -39,8 +40,7 @@ class RedisRecord:
     def counts(self) -> dict[State, int]:
         counts = dict.fromkeys(State, 0)
         for state, n in self.conn.hgetall(self._key(lua.COUNTS)).items():
-            # 'due' is the moment between the schedule and the queue.
-            counts[State.QUEUED if state == "due" else State(state)] += int(n)
+            counts[shown_state(state)] += int(n)
         return counts
 
     def queued(self, limit: int) -> list[Job]:
@@ -162,7 +162,7 @@ class RedisRecord:
         pipe = self.conn.pipeline(transaction=False)
         for job_id in ids:
             pipe.hmget(self._job_key(job_id), _JOB_FIELDS)
-        return [_job(dict(zip(_JOB_FIELDS, values, strict=True))) for values in pipe.execute() if values[2]]
+        return [job_from_fields(dict(zip(_JOB_FIELDS, values, strict=True))) for values in pipe.execute() if values[2]]
 
     def _newest(self, index: str, limit: int, since: float | None, states: set[str] | None) -> list[Job]:
         "Up to `limit` jobs of a finished index, newest first, finished at or after `since`."
@@ -199,32 +199,6 @@ class RedisRecord:
             offset += PAGE
 
 
-def _job(row: dict[str, str | None]) -> Job:
-    worker = f"{row['worker_host']}:{row['worker_pid']}/{row['worker_thread']}" if row["worker_host"] else None
-    state = row["state"] or ""
-    return Job(
-        id=row["id"] or "",
-        task=row["task"],
-        state=State.QUEUED if state == "due" else State(state),
-        args=tuple(_loads(row["args"], [])),
-        kwargs=_loads(row["kwargs"], {}),
-        priority=float(row["priority"] or 0),
-        eta=_float(row["eta"]),
-        enqueued_at=_float(row["enqueued_at"]),
-        started_at=_float(row["started_at"]),
-        finished_at=_float(row["finished_at"]),
-        duration=_float(row["duration"]),
-        attempts=int(row["attempts"] or 0),
-        worker=worker,
-        error_type=row["error_type"],
-        error_message=row["error_message"],
-        traceback=row["traceback"],
-        result_preview=row["result_preview"],
-        retry_of=row["retry_of"],
-        retried_as=row["retried_as"],
-    )
-
-
 def _attempt(job_id: str, n: int, row: dict[str, str]) -> Attempt:
     return Attempt(
         job_id,
@@ -247,7 +221,3 @@ def _result(task: str, text: str) -> CachedResult:
 
 def _float(text: str | None) -> float | None:
     return None if text is None else float(text)
-
-
-def _loads(text: str | None, default: Any) -> Any:
-    return default if text is None else json.loads(text)

@@ -1,26 +1,10 @@
 """The Redis engine's write side: Huey's storage, with the queue *in* the job record.
 
 A job's hash is its record, and the queue, the schedule and every other index
-are sorted sets of its id. Each change of state below is one Lua script
+are sorted sets of its id. Each change in the state table of engines/base.py
+(drawn once, for both engines) is one method here, and one Lua script
 (redis_scripts.py) that moves the index entries and writes the record together,
 so a job is never queued but unrecorded, nor gone from both.
-
-    (new)      ──enqueue──────────────> queued     (with an eta too: a worker moves it on, as in Huey)
-    (new)      ──add_to_schedule──────> scheduled
-    queued     ──dequeue (the claim)──> running    (an attempt begins: worker, owner, lease)
-    running    ──record_success───────> succeeded  (the value cached for its task)
-    running    ──record_error, final──> failed     (the message kept, for `taskctl retry`)
-    running    ──add_to_schedule──────> retrying   (Huey retries after a delay)
-    running    ──enqueue──────────────> queued     (Huey retries at once)
-    running    ──unclaim──────────────> scheduled  (not due yet; not an attempt)
-    running    ──record_skipped───────> revoked | expired (not an attempt)
-    running    ──record_undeliverable─> failed     (UnknownTask)
-    running    ──requeue_interrupted──> queued     (the consumer stopped mid-run)
-    running    ──recover_lost─────────> queued (a retry left, used up) | failed (WorkerLost)
-    scheduled, retrying ──read_schedule──> due ──enqueue (Huey, at once)──> queued
-    due        ──recover_lost─────────> queued     (its lease ran out)
-    queued, scheduled, retrying ──cancel──> revoked
-    failed     ──enqueue_retry────────> failed, linked to a new queued job (retried_as, retry_of)
 
 `due` is the moment between the schedule and the queue: Huey enqueues what
 read_schedule returns right after the call, and the lease brings it back if it
@@ -80,8 +64,8 @@ from redis import ConnectionPool, Redis, RedisError
 
 from taskctl.engines import redis_prune
 from taskctl.engines import redis_scripts as lua
-from taskctl.engines.base import Consumer, Progress, Selection, hostname, periodic_slot
-from taskctl.engines.messages import as_list, message_of, pid_alive, worker
+from taskctl.engines.base import DUE, Consumer, Progress, Selection, hostname, periodic_slot, shown_state
+from taskctl.engines.messages import describe, message_of, pid_alive, worker
 from taskctl.model import State, preview, to_json
 from taskctl.times import to_epoch
 
@@ -89,7 +73,6 @@ logger = logging.getLogger("taskctl.engines.redis")
 
 SLOT_MEMORY = 2 * 86400  # seconds a periodic slot is remembered: it only guards its own minute
 BATCH = 500  # jobs per script call of a read_schedule or a purge: no call blocks Redis for long
-DUE = "due"
 
 
 class RedisJobStorage(BaseStorage):
@@ -142,10 +125,9 @@ class RedisJobStorage(BaseStorage):
         # Always the queue, even with an eta, as in Huey: a worker moves a job that
         # is not due yet to the schedule (and Huey signals SIGNAL_SCHEDULED then).
         message = self._message(data)
-        eta = to_epoch(message.eta) if message and message.eta else None
-        slot = periodic_slot if message and periodic_slot.job_id == message.id else None
-        marks = (repr(slot.at), SLOT_MEMORY) if slot else ("", 0)
-        self._run("enqueue", *self._job(data, message, State.QUEUED, priority, eta), *marks, *worker())
+        minute = periodic_slot.minute_for(message.id) if message else None
+        marks = (repr(minute), SLOT_MEMORY) if minute is not None else ("", 0)
+        self._run("enqueue", *self._job(data, message, State.QUEUED, priority), *marks, *worker())
 
     def add_to_schedule(self, data: bytes, ts: datetime) -> None:
         message = self._message(data)
@@ -257,8 +239,7 @@ class RedisJobStorage(BaseStorage):
 
     def record_success(self, job_id: str, value: Any) -> None:
         "The job succeeded: clear its message, keep a preview, cache the whole value."
-        head = '{"job_id": ' + json.dumps(job_id) + ', "value": ' + to_json(value)
-        self._run("succeed", job_id, *worker(), time.time(), preview(value), head)
+        self._run("succeed", job_id, *worker(), time.time(), preview(value), _result_head(job_id, to_json(value)))
 
     def record_error(self, job_id: str, exc: BaseException, tb: str, final: bool) -> None:
         """An attempt raised. A final failure keeps the message, for `taskctl retry`;
@@ -326,8 +307,8 @@ class RedisJobStorage(BaseStorage):
         current = self.conn.hget(key, task)
         if current is not None and json.loads(current)["computed_at"] >= computed_at:
             return
-        head = '{"job_id": ' + json.dumps(job_id) + ', "value": ' + value_json
-        self.conn.hset(key, task, f'{head}, "computed_at": {computed_at!r}, "duration": {json.dumps(duration)}}}')
+        tail = f', "computed_at": {computed_at!r}, "duration": {json.dumps(duration)}}}'
+        self.conn.hset(key, task, _result_head(job_id, value_json) + tail)
 
     def renew_leases(self, pids: list[int]) -> int:
         """The running jobs this consumer claimed, in these live processes (itself,
@@ -389,7 +370,7 @@ class RedisJobStorage(BaseStorage):
         if not state:
             return False, None
         # A due job is being enqueued by Huey this moment: its enqueue would undo a revoke.
-        return bool(revoked), State.QUEUED if state == b"due" else State(state.decode())
+        return bool(revoked), shown_state(state.decode())
 
     def enqueue_retry(self, old_id: str, data: bytes) -> bool:
         """Queue `data`, a new job, as the retry of the failed job `old_id`, and link
@@ -442,13 +423,10 @@ class RedisJobStorage(BaseStorage):
         self, data: bytes, message: Message | None, state: State, priority: float | None, eta: float | None = None
     ) -> tuple[Any, ...]:
         "A job as the enqueue scripts take it."
-        if message is None:
-            job_id, task, args, kwargs, retries = uuid.uuid4().hex, "", "", "", 0
-        else:
-            job_id, task, retries = message.id, message.name, message.retries or 0
-            args, kwargs = to_json(as_list(message.args)), to_json(message.kwargs or {})
-        when = "" if eta is None else eta
-        return (job_id, task, args, kwargs, state.value, priority or 0, when, data, retries, time.time())
+        job = describe(message)  # '' for what is absent: a script's argument cannot be nil
+        eta = job.eta if eta is None else eta
+        fields = (job.id, job.task or "", job.args or "", job.kwargs or "", state.value, priority or 0)
+        return (*fields, "" if eta is None else eta, data, job.retries, time.time())
 
     def _data(self, index: str, limit: int | None) -> list[bytes]:
         if limit is not None and limit <= 0:
@@ -458,6 +436,11 @@ class RedisJobStorage(BaseStorage):
         for entry in entries:
             pipe.hget(self._job_key(lua.entry_id(entry.decode())), "data")
         return [data for data in pipe.execute() if data is not None]
+
+
+def _result_head(job_id: str, value_json: str) -> str:
+    "A cached result's JSON up to its value; the succeed script adds when and how long (JSON is never parsed there)."
+    return '{"job_id": ' + json.dumps(job_id) + ', "value": ' + value_json
 
 
 def _text(value: Any) -> bytes | str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from taskctl.engines.base import Progress, Selection
+from taskctl.engines.base import DUE, Progress, Selection
 
 if TYPE_CHECKING:
     from taskctl.engines.sqlite_store import JobStorage
@@ -35,7 +35,7 @@ def _where(storage: JobStorage, selection: Selection) -> tuple[str, str, tuple[A
     if selection.states is not None:
         states = sorted(s.value for s in selection.states)
         if "queued" in states:
-            states.append("due")  # shown as queued
+            states.append(DUE)  # shown as queued
         clauses.append(f"state IN ({','.join('?' * len(states))})")
         params += states
     for clause, value in (

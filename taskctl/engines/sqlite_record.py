@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from taskctl.engines.base import job_from_fields, shown_state
 from taskctl.model import Attempt, CachedResult, Job, Outcome, Run, State
 
 _JOB_COLUMNS = (
@@ -37,8 +38,7 @@ class SqliteRecord:
         counts = dict.fromkeys(State, 0)
         for row in self._rows("SELECT state, n FROM taskctl_counts WHERE queue = ?", (self.queue,)):
             # 'due' is the moment between the schedule and the queue.
-            state = State.QUEUED if row["state"] == "due" else State(row["state"])
-            counts[state] += row["n"]
+            counts[shown_state(row["state"])] += row["n"]
         return counts
 
     def queued(self, limit: int) -> list[Job]:
@@ -146,40 +146,11 @@ class SqliteRecord:
 
     def _jobs(self, where: str, order: str, limit: int, params: Iterable[Any] = ()) -> list[Job]:
         sql = f"SELECT {_JOB_COLUMNS} FROM taskctl_jobs WHERE queue = ? AND {where} ORDER BY {order} LIMIT ?"
-        return [_job(row) for row in self._rows(sql, (self.queue, *params, limit))]
-
-
-def _job(row: sqlite3.Row) -> Job:
-    worker = f"{row['worker_host']}:{row['worker_pid']}/{row['worker_thread']}" if row["worker_host"] else None
-    return Job(
-        id=row["id"],
-        task=row["task"],
-        state=State.QUEUED if row["state"] == "due" else State(row["state"]),
-        args=tuple(_loads(row["args"], [])),
-        kwargs=_loads(row["kwargs"], {}),
-        priority=row["priority"],
-        eta=row["eta"],
-        enqueued_at=row["enqueued_at"],
-        started_at=row["started_at"],
-        finished_at=row["finished_at"],
-        duration=row["duration"],
-        attempts=row["attempts"],
-        worker=worker,
-        error_type=row["error_type"],
-        error_message=row["error_message"],
-        traceback=row["traceback"],
-        result_preview=row["result_preview"],
-        retry_of=row["retry_of"],
-        retried_as=row["retried_as"],
-    )
+        return [job_from_fields(row) for row in self._rows(sql, (self.queue, *params, limit))]
 
 
 def _result(row: sqlite3.Row) -> CachedResult:
     return CachedResult(row["task"], row["job_id"], json.loads(row["value"]), row["computed_at"], row["duration"])
-
-
-def _loads(text: str | None, default: Any) -> Any:
-    return default if text is None else json.loads(text)
 
 
 def _escape_like(text: str) -> str:

@@ -1,27 +1,11 @@
 """The SQLite engine's write side: Huey's storage, with the queue *in* the job record.
 
 Huey deletes a message the moment a worker takes it. Here a job's row of
-`taskctl_jobs` is its queue entry: every change of state below is one SQLite
+`taskctl_jobs` is its queue entry: every change of state is one SQLite
 transaction that moves the queue entry and writes the record together, so the
-two can never disagree. This module is the only writer of job states.
-
-    (new)      ──enqueue──────────────> queued     (with an eta too: a worker moves it on, as in Huey;
-                                                    a periodic run only if its (task, minute) slot is free)
-    (new)      ──add_to_schedule──────> scheduled
-    queued     ──dequeue (the claim)──> running    (an attempt begins: worker, owner, lease)
-    running    ──record_success───────> succeeded  (the value cached for its task)
-    running    ──record_error, final──> failed     (the message kept, for `taskctl retry`)
-    running    ──add_to_schedule──────> retrying   (Huey retries after a delay)
-    running    ──enqueue──────────────> queued     (Huey retries at once)
-    running    ──unclaim──────────────> scheduled  (not due yet; not an attempt)
-    running    ──record_skipped───────> revoked | expired (not an attempt)
-    running    ──record_undeliverable─> failed     (UnknownTask)
-    running    ──requeue_interrupted──> queued     (the consumer stopped mid-run)
-    running    ──recover_lost─────────> queued (a retry left, used up) | failed (WorkerLost)
-    scheduled, retrying ──read_schedule──> due ──enqueue (Huey, at once)──> queued
-    due        ──recover_lost─────────> queued     (its lease ran out)
-    queued, scheduled, retrying ──cancel──> revoked
-    failed     ──enqueue_retry────────> failed, linked to a new queued job (retried_as, retry_of)
+two can never disagree. This module is the only writer of job states on SQLite:
+each change in the state table of engines/base.py (drawn once, for both
+engines) is one method here.
 
 `due` is the moment between the schedule and the queue: Huey enqueues what
 read_schedule returns right after the call, and the lease brings it back if it
@@ -48,14 +32,13 @@ from huey.serializer import Serializer
 from huey.storage import SqliteStorage
 
 from taskctl.engines import sqlite_prune
-from taskctl.engines.base import Progress, Selection, hostname, periodic_slot
-from taskctl.engines.messages import as_list, message_of, pid_alive, worker
+from taskctl.engines.base import DUE, Progress, Selection, hostname, periodic_slot
+from taskctl.engines.messages import describe, message_of, pid_alive, worker
 from taskctl.engines.sqlite_admin import SqliteAdmin
 from taskctl.engines.sqlite_schema import migrate
 from taskctl.model import Outcome, State, preview, to_json
 from taskctl.times import to_epoch
 
-DUE = "due"
 # A job still running under this thread's claim: an outcome arriving after the
 # job was recovered (and maybe claimed by another worker) must not overwrite it.
 _MINE = "state = 'running' AND worker_host = ? AND worker_pid = ? AND worker_thread = ?"
@@ -67,6 +50,10 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (id) DO UPDATE SET
     state = excluded.state, priority = excluded.priority, eta = excluded.eta, seq = excluded.seq,
     data = excluded.data, retries = excluded.retries, lease_until = NULL, finished_at = NULL
+-- Huey puts a running job back (a retry) only from the worker running it: a worker whose
+-- claim was recovered meanwhile must not pull it from the worker that has it now.
+WHERE taskctl_jobs.state != 'running' OR (taskctl_jobs.worker_host = ? AND taskctl_jobs.worker_pid = ?
+    AND taskctl_jobs.worker_thread = ?)
 """
 
 
@@ -130,38 +117,25 @@ class JobStorage(SqliteAdmin, SqliteStorage):
         # Always the queue, even with an eta, as in Huey: a worker moves a job that
         # is not due yet to the schedule (and Huey signals SIGNAL_SCHEDULED then).
         message = self._message(data)
-        slot = periodic_slot if message and periodic_slot.job_id == message.id else None
+        minute = periodic_slot.minute_for(message.id) if message else None
         with self.db(commit=True) as curs:
-            if message is not None and self._held_elsewhere(curs, message.id):
-                return
-            if slot is not None and message is not None:
+            if minute is not None and message is not None:
                 curs.execute(
                     "INSERT OR IGNORE INTO taskctl_slots (queue, task, slot, job_id) VALUES (?, ?, ?, ?)",
-                    (self.name, message.name, slot.at, slot.job_id),
+                    (self.name, message.name, minute, message.id),
                 )
                 if not curs.rowcount:  # another consumer queued this run already
                     return
-            curs.execute(_UPSERT, self._row(data, message, State.QUEUED, priority))
+            _upsert(curs, self._row(data, message, State.QUEUED, priority))
 
     def add_to_schedule(self, data: bytes, ts: datetime) -> None:
         message = self._message(data)
         priority = message.priority if message else None
         with self.db(commit=True) as curs:
-            if message is not None and self._held_elsewhere(curs, message.id):
-                return
             row = message and curs.execute("SELECT state FROM taskctl_jobs WHERE id = ?", (message.id,)).fetchone()
             # Huey schedules a running job again only to retry it after a delay.
             state = State.RETRYING if row and row[0] == State.RUNNING else State.SCHEDULED
-            curs.execute(_UPSERT, self._row(data, message, state, priority, to_epoch(ts)))
-
-    def _held_elsewhere(self, curs: sqlite3.Cursor, job_id: str) -> bool:
-        """Huey puts a running job back (a retry) only from the worker running it: a worker
-        whose claim was recovered meanwhile must not pull it from the worker that has it now."""
-        row = curs.execute(
-            f"SELECT state = 'running' AND NOT ({_MINE}) FROM taskctl_jobs WHERE id = ?",
-            (*Worker.current().key, job_id),
-        ).fetchone()
-        return bool(row and row[0])
+            _upsert(curs, self._row(data, message, state, priority, to_epoch(ts)))
 
     def dequeue(self) -> bytes | None:
         # A cheap read first, so idle workers do not take the write lock.
@@ -419,7 +393,7 @@ class JobStorage(SqliteAdmin, SqliteStorage):
             )
             if not curs.rowcount:
                 return False
-            curs.execute(_UPSERT, self._row(data, message, State.QUEUED, message.priority))
+            _upsert(curs, self._row(data, message, State.QUEUED, message.priority))
             curs.execute("UPDATE taskctl_jobs SET retry_of = ? WHERE id = ?", (old_id, message.id))
         return True
 
@@ -466,15 +440,10 @@ class JobStorage(SqliteAdmin, SqliteStorage):
     def _row(
         self, data: bytes, message: Message | None, state: State, priority: float | None, eta: float | None = None
     ) -> tuple[Any, ...]:
-        if message is None:
-            job_id, task, args, kwargs, retries = uuid.uuid4().hex, None, None, None, 0
-        else:
-            job_id, task, retries = message.id, message.name, message.retries or 0
-            args, kwargs = to_json(as_list(message.args)), to_json(message.kwargs or {})
-            if eta is None and message.eta is not None:
-                eta = to_epoch(message.eta)
-        params = (job_id, self.name, task, args, kwargs, state.value, priority or 0, eta, self._next_seq())
-        return (*params, self.to_blob(data), retries, time.time())
+        job = describe(message)
+        eta = job.eta if eta is None else eta
+        params = (job.id, self.name, job.task, job.args, job.kwargs, state.value, priority or 0, eta, self._next_seq())
+        return (*params, self.to_blob(data), job.retries, time.time())
 
     def _count(self, where: str) -> int:
         sql = f"SELECT count(*) FROM taskctl_jobs WHERE queue = ? AND {where}"
@@ -486,6 +455,11 @@ class JobStorage(SqliteAdmin, SqliteStorage):
 
     def _delete(self, where: str) -> None:
         self.sql(f"DELETE FROM taskctl_jobs WHERE queue = ? AND {where}", (self.name,), commit=True)
+
+
+def _upsert(curs: sqlite3.Cursor, row: tuple[Any, ...]) -> None:
+    "Insert a job, or put an existing one (back) where Huey says, as this worker."
+    curs.execute(_UPSERT, (*row, *Worker.current().key))
 
 
 def _end_attempt(
