@@ -27,7 +27,8 @@ from taskctl import retention, tracking
 from taskctl.config import Settings, cron_problem, load_settings
 from taskctl.decorators import TaskProxy
 from taskctl.engines import database_errors, open_record, store_options
-from taskctl.engines.base import Record, Store, periodic_slot
+from taskctl.engines.base import HueyWrites, Record, Store, periodic_slot
+from taskctl.engines.messages import remember
 from taskctl.engines.sqlite_store import JobStorage
 from taskctl.errors import ConfigError, TaskModuleError, UnknownTask
 from taskctl.model import State
@@ -61,7 +62,10 @@ class TaskctlHuey(Huey):
     def execute(self, task: Any, timestamp: datetime | None = None) -> Any:
         with self._executing_lock:
             self._executing += 1
-        _running.huey = self
+        outer = getattr(_running, "huey", None), getattr(_running, "task", None), getattr(_running, "writes", None)
+        _running.huey, _running.task = self, task
+        # Immediate mode runs on Huey's MemoryStorage: Huey writes its keys itself.
+        _running.writes = HueyWrites() if hasattr(self.storage, "record_success") else None
         try:
             timestamp = timestamp or self._get_timestamp()
             # Immediate mode runs on Huey's MemoryStorage, which keeps no record.
@@ -77,9 +81,43 @@ class TaskctlHuey(Huey):
             tracking.record_escaped(self, task, exc)
             raise
         finally:
-            _running.huey = None
+            self._flush_writes()  # the outcome never took them (its hook did not run): Huey's way
+            _running.huey, _running.task, _running.writes = outer
             with self._executing_lock:
                 self._executing -= 1
+
+    # Huey's own writes as a job ends, made by the store with the outcome (HueyWrites).
+
+    def put_result(self, key: str, data: Any) -> Any:
+        writes = self._writes_for(key)
+        if writes is None or writes.result is not None:
+            return super().put_result(key, data)
+        writes.result = self.serializer.serialize(data)
+
+    def delete(self, key: str) -> Any:
+        writes = self._writes_for(key, revoke=True)
+        if writes is None:
+            return super().delete(key)
+        writes.clear_revoke = key
+        return True
+
+    def take_writes(self) -> HueyWrites | None:
+        "The writes of the job this thread is executing, for its outcome to make."
+        writes, _running.writes = getattr(_running, "writes", None), None
+        return writes
+
+    def _writes_for(self, key: str, revoke: bool = False) -> HueyWrites | None:
+        task, writes = getattr(_running, "task", None), getattr(_running, "writes", None)
+        if writes is None or task is None or _running.huey is not self:
+            return None
+        return writes if key == (task.revoke_id if revoke else task.id) else None
+
+    def _flush_writes(self) -> None:
+        writes = self.take_writes()
+        if writes is not None and writes.clear_revoke is not None:
+            self.storage.delete_data(writes.clear_revoke)
+        if writes is not None and writes.result is not None:
+            self.storage.put_data(_running.task.id, writes.result, is_result=True)
 
     def _run_pre_execute(self, task: Any) -> None:
         # Huey only signals a pre-execute cancel; record it, as a revoke.
@@ -108,6 +146,12 @@ class TaskctlHuey(Huey):
             return super().enqueue(task)
         finally:
             periodic_slot.job_id = None
+
+    def serialize_task(self, task: Any) -> bytes:
+        message = self._registry.create_message(task)
+        data: bytes = self.serializer.serialize(message)
+        remember(data, message)  # the store reads the job from the message, not by unpickling
+        return data
 
     def dequeue(self) -> Any:
         # Huey would log a message it cannot turn into a task and leave it

@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import logging
 import traceback
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from huey import signals
 from huey.api import Huey, Task
 
 from taskctl.engines.base import Store
 from taskctl.model import State
+
+if TYPE_CHECKING:
+    from taskctl.app import TaskctlHuey
 
 logger = logging.getLogger("taskctl.tracking")
 
@@ -33,15 +36,17 @@ def record_escaped(huey: Huey, task: Task, exc: BaseException) -> None:
         logger.exception("Could not record the failure of job %s.", task.id)
 
 
-def install(huey: Huey) -> None:
+def install(huey: TaskctlHuey) -> None:
     storage: Store = huey.storage
 
     @huey.post_execute(name="taskctl.record")
     def record_outcome(task: Task, value: Any, exc: BaseException | None) -> None:
+        # Huey's result and revoke flag, held back by TaskctlHuey, go with the outcome.
+        writes = huey.take_writes()
         if exc is None:
-            storage.record_success(task.id, value)
+            storage.record_success(task.id, value, writes)
             return
-        storage.record_error(task.id, exc, format_traceback(exc), final=not task.retries)
+        storage.record_error(task.id, exc, format_traceback(exc), final=not task.retries, writes=writes)
         logger.warning(
             "%s.%s %s failed: %s: %s%s",
             type(task).__module__,

@@ -12,7 +12,8 @@ The state machine every store makes, each change by the one method named:
                                                     a periodic run only if its (task, minute) slot is free)
     (new)      ──add_to_schedule──────> scheduled
     queued     ──dequeue (the claim)──> running    (an attempt begins: worker, owner, lease)
-    running    ──record_success───────> succeeded  (the value cached for its task)
+    running    ──record_success───────> succeeded  (the value cached for its task; Huey's own
+                                                    result and revoke flag written with it)
     running    ──record_error, final──> failed     (the message kept, for `taskctl retry`)
     running    ──add_to_schedule──────> retrying   (Huey retries after a delay)
     running    ──enqueue──────────────> queued     (Huey retries at once)
@@ -130,6 +131,17 @@ class _Slot(threading.local):
 periodic_slot = _Slot()
 
 
+@dataclass
+class HueyWrites:
+    """What Huey writes to its own keys as a job ends: its copy of the return value
+    (or Error) under the job's id, and the clearing of the job's revoke flag. The
+    store makes them in the outcome's own transaction or script: one write where
+    Huey makes three, and Huey's result is never there while the record says running."""
+
+    result: bytes | None = None  # serialized, as Huey's put_result gives it
+    clear_revoke: str | None = None  # the revoke key Huey deletes
+
+
 @dataclass(frozen=True)
 class Consumer:
     "A running consumer, as its heartbeat records it."
@@ -149,8 +161,10 @@ class Store(Protocol):
     lease: float
 
     # Called by Huey's hooks and by taskctl's Huey subclass while a job runs.
-    def record_success(self, job_id: str, value: Any) -> None: ...
-    def record_error(self, job_id: str, exc: BaseException, tb: str, final: bool) -> None: ...
+    def record_success(self, job_id: str, value: Any, writes: HueyWrites | None = None) -> None: ...
+    def record_error(
+        self, job_id: str, exc: BaseException, tb: str, final: bool, writes: HueyWrites | None = None
+    ) -> None: ...
     def record_skipped(self, job_id: str, state: State) -> None: ...
     def unclaim(self, job_id: str) -> None: ...
     def record_undeliverable(self, data: bytes, exc: Exception) -> None: ...

@@ -15,8 +15,26 @@ from taskctl.model import to_json
 from taskctl.times import to_epoch
 
 
+class _Serialized(threading.local):
+    "The message this thread serialized last, and its bytes (see remember)."
+
+    data: bytes | None = None
+    message: Message | None = None
+
+
+_last = _Serialized()
+
+
+def remember(data: bytes, message: Message) -> None:
+    """Huey serializes a message and hands the store only its bytes: kept here, the
+    store learns the job's id, task and args without unpickling what was just pickled."""
+    _last.data, _last.message = data, message
+
+
 def message_of(serializer: Serializer, data: bytes) -> Message | None:
     "The job the bytes describe; None for bytes that are not a Huey message."
+    if data is _last.data:  # the very object: it is held here, so its identity is not reused
+        return _last.message
     try:
         message = serializer.deserialize(bytes(data))
     except Exception:

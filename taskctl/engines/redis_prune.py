@@ -25,8 +25,7 @@ _ALL = _FINAL | {"queued", "scheduled", "retrying", "running", DUE}
 _WAITING = {
     lua.QUEUE: ({"queued"}, {"queued"}),
     lua.SCHEDULE: ({"scheduled", "retrying"}, {"scheduled", "retrying"}),
-    lua.RUNNING: ({"running"}, {"running"}),
-    lua.LEASES: ({DUE}, {"running", DUE}),
+    lua.LEASES: ({"running", DUE}, {"running", DUE}),
 }
 
 

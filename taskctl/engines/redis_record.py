@@ -50,7 +50,13 @@ class RedisRecord:
         return self._jobs(lua.entry_id(e) for e in self.conn.zrange(self._key(lua.SCHEDULE), 0, limit - 1))
 
     def running(self, limit: int) -> list[Job]:
-        return self._jobs(self.conn.zrange(self._key(lua.RUNNING), 0, limit - 1))
+        "Running jobs, the longest running first: the leases hold them (few: one per worker) and due ones."
+        ids = self.conn.zrange(self._key(lua.LEASES), 0, -1)
+        pipe = self.conn.pipeline(transaction=False)
+        for job_id in ids:
+            pipe.hmget(lua.job_key(self.queue, job_id), "state", "started_at")
+        started = {i: float(t) for i, (s, t) in zip(ids, pipe.execute(), strict=True) if s == "running" and t}
+        return self._jobs(sorted(started, key=started.__getitem__)[:limit])
 
     def failed(self, limit: int) -> list[Job]:
         return self._jobs(self.conn.zrevrange(self._key(f"{lua.FINISHED}:failed"), 0, limit - 1))

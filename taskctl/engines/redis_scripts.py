@@ -16,10 +16,12 @@ whether another host's job is lost. Nothing here unpickles: `data` is opaque.
 
 from __future__ import annotations
 
+import hashlib
+
 # Keys under the prefix; redis_store.py's docstring draws the layout.
-QUEUE, SCHEDULE, LEASES, RUNNING = "queue", "schedule", "leases", "running"
+QUEUE, SCHEDULE, LEASES = "queue", "schedule", "leases"
 FINISHED, RETRYABLE, IDS, COUNTS = "finished", "retryable", "ids", "counts"
-TASKS, HISTORY, ENQUEUED, SEQ, WAKE = "tasks", "history", "enqueued", "seq", "wake"
+TASKS, HISTORY, SEQ, WAKE = "tasks", "history", "seq", "wake"
 RESULTS, HUEY_KV, HUEY_COUNTERS, CONSUMERS = "results", "huey:kv", "huey:counters", "consumers"
 WAKE_MARKERS = 100  # markers kept when the wake list is trimmed (past twice this many)
 
@@ -103,7 +105,6 @@ local function unindex(id, j)
     redis.call('ZREM', P .. 'schedule', entry(j.seq, id))
   elseif s == 'due' or s == 'running' then
     redis.call('ZREM', P .. 'leases', id)
-    if s == 'running' then redis.call('ZREM', P .. 'running', id) end
   elseif FINAL[s] then
     redis.call('ZREM', P .. 'finished', id)
     redis.call('ZREM', P .. 'finished:' .. s, id)
@@ -130,7 +131,6 @@ local function index(id, j, quiet)
     redis.call('ZADD', P .. 'schedule', j.eta or '0', entry(j.seq, id))
   elseif s == 'due' or s == 'running' then
     redis.call('ZADD', P .. 'leases', j.lease_until or '0', id)
-    if s == 'running' then redis.call('ZADD', P .. 'running', j.started_at or '0', id) end
   elseif FINAL[s] then
     local t = j.finished_at or '0'
     redis.call('ZADD', P .. 'finished', t, id)
@@ -167,28 +167,18 @@ local function duration(j, now)
   return started and fmt(tonumber(now) - started) or false
 end
 
--- The latest attempt's number and start, while that attempt is still running.
-local function open_attempt(id, j)
-  local n = j.attempts
-  if not n then return false end
-  local v = redis.call('HMGET', attempts_key(id), n .. ':outcome', n .. ':started_at')
-  if v[1] == 'running' then return n, tonumber(v[2] or '') end
-  return false
-end
-
 local function drop_attempt(id, n)
   local names = {}
   for i, f in ipairs(ATTEMPT) do names[i] = n .. ':' .. f end
   redis.call('HDEL', attempts_key(id), unpack(names))
 end
 
+-- Ends the open attempt of a running job: its latest, which its claim began (at started_at).
 local function end_attempt(id, j, outcome, now, etype, emsg, tb)
-  local n, started = open_attempt(id, j)
-  if not n then return end
+  local n = j.attempts
   -- An open attempt holds only what its claim wrote: there is nothing to delete.
   write(attempts_key(id), {
-    [n .. ':outcome'] = outcome, [n .. ':finished_at'] = now,
-    [n .. ':duration'] = started and fmt(tonumber(now) - started) or false,
+    [n .. ':outcome'] = outcome, [n .. ':finished_at'] = now, [n .. ':duration'] = duration(j, now),
     [n .. ':error_type'] = opt(etype or ''), [n .. ':error_message'] = opt(emsg or ''),
     [n .. ':traceback'] = opt(tb or '')}, true)
 end
@@ -210,14 +200,15 @@ local function upsert(a, j)
                eta = opt(a[7]), seq = seq, data = a[8], retries = a[9], enqueued_at = a[10], attempts = 0}
   write(job_key(id), job, true)
   redis.call('ZADD', P .. 'ids', 0, id)
-  if job.task then
-    redis.call('HINCRBY', P .. 'tasks', job.task, 1)
-    -- Cron de-duplication asks "queued since?": the latest enqueue of each task.
-    if tonumber(a[10]) > tonumber(redis.call('HGET', P .. 'enqueued', job.task) or '0') then
-      redis.call('HSET', P .. 'enqueued', job.task, a[10])
-    end
-  end
+  if job.task then redis.call('HINCRBY', P .. 'tasks', job.task, 1) end
   index(id, job)
+end
+
+-- Huey's own writes as a job ends (HueyWrites): its result, its revoke flag cleared.
+-- Made whoever holds the claim now, as Huey would make them.
+local function huey_writes(id, result, revoke)
+  if revoke ~= '' then redis.call('HDEL', P .. 'huey:kv', revoke) end
+  if result ~= '' then redis.call('HSET', P .. 'huey:kv', id, result) end
 end
 
 -- Removes a job and everything of it: hash, attempts, index entries, Huey's unread result.
@@ -283,7 +274,7 @@ local n = tonumber(j.attempts) + 1
 update(id, {state = 'running', started_at = ARGV[6], finished_at = false, attempts = n, worker_host = ARGV[1],
             worker_pid = ARGV[2], worker_thread = ARGV[3], owner = ARGV[4],
             lease_until = fmt(clock() + tonumber(ARGV[5]))}, false, j)
-drop_attempt(id, n)
+-- Attempt n is new: a claim given back unrun (unclaim, skip) drops its attempt.
 write(attempts_key(id), {[n .. ':started_at'] = ARGV[6], [n .. ':outcome'] = 'running',
                          [n .. ':worker'] = ARGV[1] .. ':' .. ARGV[2] .. '/' .. ARGV[3]}, true)
 local task = j.task or ''
@@ -310,9 +301,11 @@ end
 return out
 """
 
-# ARGV: id, host, pid, thread, now, preview, the cached result's JSON up to "value".
+# ARGV: id, host, pid, thread, now, preview, the cached result's JSON up to "value", then
+# Huey's writes: its result ('' none) and the revoke key it clears ('' none).
 SUCCEED = """
 local id, now = ARGV[1], ARGV[5]
+huey_writes(id, ARGV[8], ARGV[9])
 local j = fields(id)
 if not mine(j, ARGV[2], ARGV[3], ARGV[4]) then return 0 end
 local took = duration(j, now)
@@ -326,10 +319,12 @@ end
 return 1
 """
 
-# ARGV: id, host, pid, thread, now, final (1/0), error type, message, traceback. A final
-# failure keeps the message, for `taskctl retry`; a retry stays running until Huey puts it back.
+# ARGV: id, host, pid, thread, now, final (1/0), error type, message, traceback, then Huey's
+# writes as SUCCEED takes them. A final failure keeps the message, for `taskctl retry`; a
+# retry stays running until Huey puts it back.
 FAIL = """
 local id, now = ARGV[1], ARGV[5]
+huey_writes(id, ARGV[10], ARGV[11])
 local j = fields(id)
 if not mine(j, ARGV[2], ARGV[3], ARGV[4]) then return 0 end
 end_attempt(id, j, 'failed', now, ARGV[7], ARGV[8], ARGV[9])
@@ -349,8 +344,7 @@ SKIP = """
 local id = ARGV[1]
 local j = fields(id)
 if not mine(j, ARGV[4], ARGV[5], ARGV[6]) then return 0 end  -- recovered and reclaimed meanwhile
-local open = open_attempt(id, j)
-if open then drop_attempt(id, open) end
+drop_attempt(id, j.attempts)  -- mine: running, so its latest attempt is the open one
 update(id, {state = ARGV[2], data = false, lease_until = false, finished_at = ARGV[3],
             attempts = math.max(tonumber(j.attempts) - 1, 0)}, false, j)
 return 1
@@ -362,8 +356,7 @@ UNCLAIM = """
 local id = ARGV[1]
 local j = fields(id)
 if not mine(j, ARGV[2], ARGV[3], ARGV[4]) then return 0 end
-local open = open_attempt(id, j)
-if open then drop_attempt(id, open) end
+drop_attempt(id, j.attempts)  -- mine: running, so its latest attempt is the open one
 -- Straight to the schedule, where Huey puts it next: back in the queue, another
 -- worker could claim it before Huey does.
 update(id, {state = 'scheduled', attempts = math.max(tonumber(j.attempts) - 1, 0), started_at = false,
@@ -401,9 +394,9 @@ local pids = {}
 for i = 4, #ARGV do pids[ARGV[i]] = true end
 local lease = fmt(clock() + tonumber(ARGV[3]))
 local renewed = 0
-for _, id in ipairs(redis.call('ZRANGE', P .. 'running', 0, -1)) do
-  local v = redis.call('HMGET', job_key(id), 'owner', 'worker_host', 'worker_pid')
-  if v[1] == ARGV[1] and v[2] == ARGV[2] and pids[v[3]] then
+for _, id in ipairs(redis.call('ZRANGE', P .. 'leases', 0, -1)) do
+  local v = redis.call('HMGET', job_key(id), 'owner', 'worker_host', 'worker_pid', 'state')
+  if v[1] == ARGV[1] and v[2] == ARGV[2] and pids[v[3]] and v[4] == 'running' then
     redis.call('HSET', job_key(id), 'lease_until', lease)
     redis.call('ZADD', P .. 'leases', lease, id)
     renewed = renewed + 1
@@ -517,15 +510,26 @@ job.seq = tostring(redis.call('INCR', P .. 'seq'))  -- imported oldest first: th
 write(k, job)
 if next(attempts) then write(attempts_key(id), attempts) end
 redis.call('ZADD', P .. 'ids', 0, id)
-if job.task then
-  redis.call('HINCRBY', P .. 'tasks', job.task, 1)
-  if tonumber(job.enqueued_at) > tonumber(redis.call('HGET', P .. 'enqueued', job.task) or '0') then
-    redis.call('HSET', P .. 'enqueued', job.task, job.enqueued_at)
-  end
-end
+if job.task then redis.call('HINCRBY', P .. 'tasks', job.task, 1) end
 index(id, fields(id))
 return 1
 """
+
+
+def library(scripts: dict[str, str]) -> tuple[str, dict[str, str]]:
+    """The scripts as one Redis Functions library (Redis 7): loaded once, so LIB is
+    not run again at every call, which costs a third of a short script's time.
+    Named by a hash of its code, so consumers of two taskctl versions on one
+    Redis each call their own. Returns the code and each script's function name."""
+    body = LIB.replace("local P = KEYS[1]", "local P  -- set by each function from its KEYS[1]")
+    tag = hashlib.sha1(body.encode() + "".join(scripts.values()).encode()).hexdigest()[:12]
+    names = {name: f"taskctl_{tag}_{name}" for name in scripts}
+    functions = "".join(
+        f"redis.register_function('{names[name]}', function(KEYS, ARGV)\nP = KEYS[1]\n{code}\nend)\n"
+        for name, code in scripts.items()
+    )
+    return f"#!lua name=taskctl_{tag}\n{body}\n{functions}", names
+
 
 SCRIPTS = {
     "enqueue": ENQUEUE,
@@ -545,3 +549,4 @@ SCRIPTS = {
     "delete_huey_results": DELETE_HUEY_RESULTS,
     "import": IMPORT,
 }
+LIBRARY, FUNCTIONS = library(SCRIPTS)

@@ -23,14 +23,12 @@ Keys, all under `taskctl:{queue}:` (one hash tag, so one cluster slot):
                             highest priority comes first, then enqueue order
     schedule        zset    scheduled and retrying: score eta, member `<seq>:<id>`
     leases          zset    running and due: score the lease deadline, by Redis's clock
-    running         zset    running: score started_at
     finished        zset    final jobs: score finished_at; also finished:<state> per final
                             state, and task:<task> per task
     retryable       zset    failed and not retried yet (`retry --failed`): score finished_at
     ids             zset    every job, score 0: a unique id prefix resolves by ZRANGEBYLEX
     counts          hash    state -> jobs, kept by the scripts (`status` is O(1))
     tasks           hash    task -> jobs in the record;  history  set: tasks with finished jobs
-    enqueued        hash    task -> its latest enqueued_at (cron de-duplication)
     seq             string  enqueue order across hosts (INCR), not a host's clock
     wake            list    markers: each job queued pushes one, an idle worker BLPOPs one, an
                             empty claim drops them all (nothing is queued: they are stale)
@@ -60,11 +58,11 @@ from huey.registry import Message
 from huey.serializer import Serializer
 from huey.storage import BaseStorage
 from redis import ConnectionError as RedisConnectionError
-from redis import ConnectionPool, Redis, RedisError
+from redis import ConnectionPool, Redis, RedisError, ResponseError
 
 from taskctl.engines import redis_prune
 from taskctl.engines import redis_scripts as lua
-from taskctl.engines.base import DUE, Consumer, Progress, Selection, hostname, periodic_slot, shown_state
+from taskctl.engines.base import DUE, Consumer, HueyWrites, Progress, Selection, hostname, periodic_slot, shown_state
 from taskctl.engines.messages import describe, message_of, pid_alive, worker
 from taskctl.model import State, preview, to_json
 from taskctl.times import to_epoch
@@ -115,6 +113,7 @@ class RedisJobStorage(BaseStorage):
         self.conn: Any = Redis(connection_pool=self.pool)
         self._claimed = threading.local()  # per worker thread: the revoke keys its last claim found absent
         self._scripts = {name: self.conn.register_script(lua.LIB + body) for name, body in lua.SCRIPTS.items()}
+        self._functions: bool | None = None  # Redis Functions (7.0+) or scripts: known at the first call
 
     def close(self) -> None:
         self.pool.disconnect()
@@ -237,14 +236,18 @@ class RedisJobStorage(BaseStorage):
 
     # -- outcomes, as taskctl's Huey and its hooks report them -------------
 
-    def record_success(self, job_id: str, value: Any) -> None:
+    def record_success(self, job_id: str, value: Any, writes: HueyWrites | None = None) -> None:
         "The job succeeded: clear its message, keep a preview, cache the whole value."
-        self._run("succeed", job_id, *worker(), time.time(), preview(value), _result_head(job_id, to_json(value)))
+        head = _result_head(job_id, to_json(value))
+        self._run("succeed", job_id, *worker(), time.time(), preview(value), head, *_huey(writes))
 
-    def record_error(self, job_id: str, exc: BaseException, tb: str, final: bool) -> None:
+    def record_error(
+        self, job_id: str, exc: BaseException, tb: str, final: bool, writes: HueyWrites | None = None
+    ) -> None:
         """An attempt raised. A final failure keeps the message, for `taskctl retry`;
         a retry stays running until Huey puts it back (enqueue or add_to_schedule)."""
-        self._run("fail", job_id, *worker(), time.time(), int(final), type(exc).__name__, str(exc), tb)
+        error = (type(exc).__name__, str(exc), tb)
+        self._run("fail", job_id, *worker(), time.time(), int(final), *error, *_huey(writes))
 
     def record_skipped(self, job_id: str, state: State) -> None:
         "Revoked or expired: taken from the queue but never run, so not an attempt."
@@ -408,7 +411,29 @@ class RedisJobStorage(BaseStorage):
         return 0
 
     def _run(self, script: str, *args: Any) -> Any:
-        return self._scripts[script](keys=[self.prefix], args=args)
+        if self._functions is None:
+            self._functions = self._load_functions()
+        if not self._functions:  # Redis 6: the same code as scripts, with LIB run at every call
+            return self._scripts[script](keys=[self.prefix], args=args)
+        try:
+            return self.conn.fcall(lua.FUNCTIONS[script], 1, self.prefix, *args)
+        except ResponseError as exc:
+            if "function not found" not in str(exc).lower():
+                raise
+            self._load_functions()  # gone since: a restart without persistence, or FUNCTION FLUSH
+            return self.conn.fcall(lua.FUNCTIONS[script], 1, self.prefix, *args)
+
+    def _load_functions(self) -> bool:
+        "Loads taskctl's library, unless this version's is there already; False on Redis 6."
+        try:
+            self.conn.function_load(lua.LIBRARY)
+        except ResponseError as exc:
+            message = str(exc).lower()
+            if "unknown command" in message:
+                return False
+            if "already exists" not in message:
+                raise
+        return True
 
     def _key(self, name: str) -> str:
         return self.prefix + name
@@ -441,6 +466,13 @@ class RedisJobStorage(BaseStorage):
 def _result_head(job_id: str, value_json: str) -> str:
     "A cached result's JSON up to its value; the succeed script adds when and how long (JSON is never parsed there)."
     return '{"job_id": ' + json.dumps(job_id) + ', "value": ' + value_json
+
+
+def _huey(writes: HueyWrites | None) -> tuple[bytes | str, str]:
+    "Huey's writes as the outcome scripts take them ('' for none)."
+    if writes is None:
+        return "", ""
+    return writes.result if writes.result is not None else "", writes.clear_revoke or ""
 
 
 def _text(value: Any) -> bytes | str:

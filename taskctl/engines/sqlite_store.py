@@ -32,7 +32,7 @@ from huey.serializer import Serializer
 from huey.storage import SqliteStorage
 
 from taskctl.engines import sqlite_prune
-from taskctl.engines.base import DUE, Progress, Selection, hostname, periodic_slot
+from taskctl.engines.base import DUE, HueyWrites, Progress, Selection, hostname, periodic_slot
 from taskctl.engines.messages import describe, message_of, pid_alive, worker
 from taskctl.engines.sqlite_admin import SqliteAdmin
 from taskctl.engines.sqlite_schema import migrate
@@ -201,10 +201,11 @@ class JobStorage(SqliteAdmin, SqliteStorage):
 
     # -- outcomes, as taskctl's Huey and its hooks report them -------------
 
-    def record_success(self, job_id: str, value: Any) -> None:
+    def record_success(self, job_id: str, value: Any, writes: HueyWrites | None = None) -> None:
         "The job succeeded: clear its message, keep a preview, cache the whole value."
         now = time.time()
         with self.db(commit=True) as curs:
+            self._huey_writes(curs, job_id, writes)
             curs.execute(
                 "UPDATE taskctl_jobs SET state = 'succeeded', data = NULL, lease_until = NULL, "
                 "finished_at = ?, duration = ? - started_at, result_preview = ?, "
@@ -220,12 +221,15 @@ class JobStorage(SqliteAdmin, SqliteStorage):
             )
             _end_attempt(curs, job_id, Outcome.SUCCEEDED, now)
 
-    def record_error(self, job_id: str, exc: BaseException, tb: str, final: bool) -> None:
+    def record_error(
+        self, job_id: str, exc: BaseException, tb: str, final: bool, writes: HueyWrites | None = None
+    ) -> None:
         """An attempt raised. A final failure keeps the message, for `taskctl retry`;
         a retry stays running until Huey puts it back (add_to_schedule or enqueue)."""
         now = time.time()
         error = (type(exc).__name__, str(exc), tb)
         with self.db(commit=True) as curs:
+            self._huey_writes(curs, job_id, writes)
             ends = "state = 'failed', lease_until = NULL, finished_at = ?, " if final else ""
             curs.execute(
                 f"UPDATE taskctl_jobs SET {ends}duration = ? - started_at, error_type = ?, error_message = ?, "
@@ -234,6 +238,16 @@ class JobStorage(SqliteAdmin, SqliteStorage):
             )
             if curs.rowcount:
                 _end_attempt(curs, job_id, Outcome.FAILED, now, error)
+
+    def _huey_writes(self, curs: sqlite3.Cursor, job_id: str, writes: HueyWrites | None) -> None:
+        "Huey's own writes as a job ends (as its SqliteStorage makes them), whoever holds the claim now."
+        if writes is not None and writes.clear_revoke is not None:
+            curs.execute("DELETE FROM kv WHERE queue = ? AND key = ?", (self.name, writes.clear_revoke))
+        if writes is not None and writes.result is not None:
+            curs.execute(
+                "INSERT OR REPLACE INTO kv (queue, key, value) VALUES (?, ?, ?)",
+                (self.name, job_id, self.to_blob(writes.result)),
+            )
 
     def record_skipped(self, job_id: str, state: State) -> None:
         "Revoked or expired: taken from the queue but never run, so not an attempt."
