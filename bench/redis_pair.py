@@ -20,6 +20,10 @@ Rounds alternate the two, so drift on a shared machine hits both alike; ratios a
 4. Idle pickup: one idle consumer of each; a job every 0.5-1 s (and once after 5 s idle), timed
    from just before the enqueue call until the task starts (its first act is to take
    time.time(), written to Redis); for taskctl also until the record's started_at (the claim).
+5. Per job, in this process: R rounds, alternating the two, each enqueueing C jobs and then
+   draining them with Huey's own dequeue + execute (what a worker thread does), with no consumer
+   start-up. Each round gives a ratio; the median ratio is the figure, steady where the machine
+   is busy. Also the CPU each job costs, this process's and redis-server's together.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve()
 sys.path[:0] = [str(HERE.parents[1]), str(HERE.parents[1] / "tests")]
@@ -253,6 +258,23 @@ class Bench:
         finally:
             reap(procs, interrupt=True)
 
+    def in_process(self, rounds: int, chunk: int) -> None:
+        self.client.flushall()  # once: each engine has a queue of its own
+        for engine in self.engines:
+            engine.fresh()
+        for r in range(rounds):
+            for engine in self.engines[:: 1 if r % 2 == 0 else -1]:
+                huey = engine.huey if isinstance(engine, Bare) else engine.app.huey
+                for measure in ("inproc enqueue", "inproc drain"):
+                    start, cpu, redis_cpu = time.perf_counter(), time.process_time(), self.redis_cpu()
+                    if measure == "inproc enqueue":
+                        for i in range(chunk):
+                            engine.noop(i)
+                    else:
+                        drain_here(huey)
+                    self.add(engine, measure, time.perf_counter() - start)
+                    self.add(engine, measure + " cpu", time.process_time() - cpu + self.redis_cpu() - redis_cpu)
+
     def run(self, jobs: int, rounds: int, samples: int) -> None:
         for r in range(rounds):  # interleaved, so drift on a shared machine hits both alike
             order = self.engines[:: 1 if r % 2 == 0 else -1]
@@ -262,6 +284,11 @@ class Bench:
             for engine in order:
                 self.empty_burst(engine)
         self.pickups(samples)
+
+
+def drain_here(huey: Any) -> None:
+    while (task := huey.dequeue()) is not None:
+        huey.execute(task)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -287,13 +314,22 @@ def figures(s: dict[tuple[str, str], list[float]], jobs: int, e: str) -> list[tu
     return rows
 
 
-def report(samples: dict[tuple[str, str], list[float]], jobs: int) -> None:
+def report(samples: dict[tuple[str, str], list[float]], jobs: int, chunk: int) -> None:
     print(f"{'':53} {'bare':>9} {'taskctl':>9}  taskctl/bare")
     for (label, bare, spec), (_, ours, _) in zip(
         figures(samples, jobs, "bare"), figures(samples, jobs, "taskctl"), strict=True
     ):
         better = "higher" if spec == ".0f" else "lower"
         print(f"{label:53} {bare:9{spec}} {ours:9{spec}}  {ours / bare:5.2f}  ({better} is better)")
+    for measure in ("enqueue", "drain"):
+        bare, ours = samples[f"inproc {measure}", "bare"], samples[f"inproc {measure}", "taskctl"]
+        ratios = sorted(b / o for b, o in zip(bare, ours, strict=True))
+        cpu = [statistics.median(samples[f"inproc {measure} cpu", e]) / chunk * 1e6 for e in ("bare", "taskctl")]
+        print(
+            f"5. in one process, {measure}: taskctl/bare throughput, median of {len(ratios)} rounds "
+            f"{statistics.median(ratios):.2f} (range {ratios[0]:.2f}-{ratios[-1]:.2f}); "
+            f"CPU per job {cpu[0]:.0f} us bare, {cpu[1]:.0f} us taskctl"
+        )
     claims = [c * 1000 for c in samples["claim", "taskctl"]]
     p50, p99 = percentile(claims, 0.5), percentile(claims, 0.99)
     print(f"   taskctl, enqueue to the record's started_at (the claim): p50 {p50:.2f} ms, p99 {p99:.2f} ms")
@@ -304,7 +340,9 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--samples", type=int, default=30, help="idle pickups per engine")
-    parser.add_argument("--quick", action="store_true", help="300 jobs, 1 round, 8 pickups")
+    parser.add_argument("--inproc-rounds", type=int, default=16, help="rounds of the in-process pair")
+    parser.add_argument("--inproc-jobs", type=int, default=300, help="jobs per round of the in-process pair")
+    parser.add_argument("--quick", action="store_true", help="300 jobs, 1 round, 8 pickups, 6 in-process rounds")
     parser.add_argument("--bare-consumer", nargs=2, metavar=("URL", "QUEUE"), help=argparse.SUPPRESS)
     parser.add_argument("--burst", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -312,7 +350,7 @@ def main() -> None:
         url, queue = args.bare_consumer
         return bare_consumer(url, queue, args.burst)
     if args.quick:
-        args.jobs, args.rounds, args.samples = 300, 1, 8
+        args.jobs, args.rounds, args.samples, args.inproc_rounds = 300, 1, 8, 6
     started = time.monotonic()
     url, server = start_redis()
     try:
@@ -322,7 +360,8 @@ def main() -> None:
             print(f"taskctl on Redis vs bare PriorityRedisHuey, redis-server {version} at {url}")
             print(f"{args.jobs:,} jobs, best of {args.rounds} round(s); {args.samples} pickups each\n")
             bench.run(args.jobs, args.rounds, args.samples)
-            report(bench.samples, args.jobs)
+            bench.in_process(args.inproc_rounds, args.inproc_jobs)
+            report(bench.samples, args.jobs, args.inproc_jobs)
     finally:
         stop(server)
     print(f"\nratios: taskctl / bare; target >= 0.8 for throughput. Ran in {time.monotonic() - started:.0f}s.")
