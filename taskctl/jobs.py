@@ -9,6 +9,7 @@ import inspect
 import json
 import re
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -54,21 +55,32 @@ def parse_call(tokens: list[str]) -> tuple[list[Any], dict[str, Any]]:
 
 def check_call(info: TaskInfo, args: list[Any], kwargs: dict[str, Any]) -> None:
     "Refuse a call the task function cannot take, before it reaches the queue."
+    call_checker(info)(args, kwargs)
+
+
+def call_checker(info: TaskInfo) -> Callable[[list[Any], dict[str, Any]], None]:
+    "check_call for many calls of one task: the signature is read once."
     try:
         signature = inspect.signature(info.func)
     except (TypeError, ValueError):
-        return
+        return lambda args, kwargs: None
     params = [p for p in signature.parameters.values() if p.name != "task" or not info.options.get("context")]
     signature = signature.replace(parameters=params)
-    takes = ", ".join(_describe(p) for p in params) or "no arguments"
     open_kwargs = any(p.kind is p.VAR_KEYWORD for p in params)
-    unknown = [k for k in kwargs if k not in signature.parameters] if not open_kwargs else []
-    if unknown:
-        raise UsageError(f"{info.name} has no argument {unknown[0]!r}; it takes: {takes}")
-    try:
-        signature.bind(*args, **kwargs)
-    except TypeError as exc:
-        raise UsageError(f"{info.name}: {exc}; it takes: {takes}") from None
+
+    def takes() -> str:
+        return ", ".join(_describe(p) for p in params) or "no arguments"
+
+    def check(args: list[Any], kwargs: dict[str, Any]) -> None:
+        unknown = [k for k in kwargs if k not in signature.parameters] if not open_kwargs else []
+        if unknown:
+            raise UsageError(f"{info.name} has no argument {unknown[0]!r}; it takes: {takes()}")
+        try:
+            signature.bind(*args, **kwargs)
+        except TypeError as exc:
+            raise UsageError(f"{info.name}: {exc}; it takes: {takes()}") from None
+
+    return check
 
 
 def _describe(param: inspect.Parameter) -> str:

@@ -37,8 +37,37 @@ def enqueue(
     priority: Annotated[int | None, typer.Option(help="Higher runs first.")] = None,
     wait: Annotated[bool, typer.Option("--wait", help="Wait for the job and print its result as JSON.")] = False,
     timeout: Annotated[float, typer.Option(help="With --wait: give up after this many seconds.")] = 60.0,
+    each: Annotated[
+        str | None,
+        typer.Option(
+            help="One job per line of this file (- for stdin): a JSON array (args) or object (kwargs) "
+            "per line, or CSV rows whose header names the kwargs (a .csv file, or --csv).",
+            show_default=False,
+        ),
+    ] = None,
+    as_csv: Annotated[bool, typer.Option("--csv", help="With --each: the input is CSV.")] = False,
+    spread: Annotated[
+        str | None, typer.Option(help="With --each: give the jobs etas evenly over this window: 10m, 2h.")
+    ] = None,
+    rate: Annotated[str | None, typer.Option(help="With --each: pace the jobs by etas: 50/s, 300/m, 1000/h.")] = None,
+    batch: Annotated[
+        str | None, typer.Option(help="With --each: the batch name (default: the file's content hash).")
+    ] = None,
+    skip_bad: Annotated[
+        bool, typer.Option("--skip-bad", help="With --each: queue the good lines of a file that has bad ones.")
+    ] = False,
 ) -> None:
-    """Queue a job and print its id (only the id, so scripts can capture it)."""
+    """Queue a job and print its id (only the id, so scripts can capture it);
+    with --each, one job per line of a file."""
+    if each is not None:
+        from taskctl.cli.bulk import enqueue_each  # only a bulk enqueue needs it
+
+        if params or wait or priority is not None:
+            raise UsageError("--each takes each job's arguments from its file: no ARGS, --wait or --priority")
+        enqueue_each(ctx, task, each, as_csv, spread, rate, batch, skip_bad, delay, at)
+        return
+    if spread or rate or batch or skip_bad or as_csv:
+        raise UsageError("--spread, --rate, --batch, --skip-bad and --csv go with --each FILE")
     if delay is not None and at is not None:
         raise UsageError("use --delay or --at, not both")
     if not timeout > 0:  # NaN too

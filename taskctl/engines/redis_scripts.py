@@ -239,6 +239,20 @@ upsert(ARGV, j)
 return 1
 """
 
+# ARGV: now, then each job's id, task, args, kwargs, state, priority, eta, data, retries.
+# Jobs whose id is here already are left as they are. Returns how many were new.
+ENQUEUE_NEW = """
+local added = 0
+for i = 2, #ARGV, 9 do
+  if redis.call('EXISTS', job_key(ARGV[i])) == 0 then
+    upsert({ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5], ARGV[i + 6], ARGV[i + 7],
+            ARGV[i + 8], ARGV[1]}, {})
+    added = added + 1
+  end
+end
+return added
+"""
+
 # ARGV: old id, then the new job as ENQUEUE takes it. Refused (0) unless the old job
 # failed and was not retried already by a job that still exists (a concurrent retry).
 ENQUEUE_RETRY = """
@@ -533,6 +547,7 @@ def library(scripts: dict[str, str]) -> tuple[str, dict[str, str]]:
 
 SCRIPTS = {
     "enqueue": ENQUEUE,
+    "enqueue_new": ENQUEUE_NEW,
     "enqueue_retry": ENQUEUE_RETRY,
     "claim": CLAIM,
     "read_schedule": READ_SCHEDULE,

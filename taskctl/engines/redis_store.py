@@ -133,6 +133,15 @@ class RedisJobStorage(BaseStorage):
         priority = message.priority if message else None
         self._run("enqueue", *self._job(data, message, State.SCHEDULED, priority, to_epoch(ts)), "", 0, *worker())
 
+    def enqueue_new(self, batch: list[tuple[bytes, Message]]) -> int:
+        """Jobs not in the record yet, in one script: queued, or scheduled for their eta.
+        A job whose id is here already is left as it is. Returns how many were new."""
+        args: list[Any] = [time.time()]
+        for data, message in batch:
+            state = State.SCHEDULED if message.eta else State.QUEUED
+            args += self._job(data, message, state, message.priority)[:9]
+        return int(self._run("enqueue_new", *args))
+
     def dequeue(self) -> bytes | None:
         data = self._claim()
         if data is None and self.blocking:

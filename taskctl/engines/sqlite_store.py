@@ -57,6 +57,13 @@ WHERE taskctl_jobs.state != 'running' OR (taskctl_jobs.worker_host = ? AND taskc
 """
 
 
+_INSERT_NEW = """
+INSERT OR IGNORE INTO taskctl_jobs
+    (id, queue, task, args, kwargs, state, priority, eta, seq, data, retries, enqueued_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+"""
+
+
 @dataclass(frozen=True)
 class Worker:
     host: str
@@ -136,6 +143,14 @@ class JobStorage(SqliteAdmin, SqliteStorage):
             # Huey schedules a running job again only to retry it after a delay.
             state = State.RETRYING if row and row[0] == State.RUNNING else State.SCHEDULED
             _upsert(curs, self._row(data, message, state, priority, to_epoch(ts)))
+
+    def enqueue_new(self, batch: list[tuple[bytes, Message]]) -> int:
+        """Jobs not in the record yet, in one transaction: queued, or scheduled for their
+        eta. A job whose id is here already is left as it is. Returns how many were new."""
+        rows = [self._row(d, m, State.SCHEDULED if m.eta else State.QUEUED, m.priority) for d, m in batch]
+        with self.db(commit=True) as curs:
+            curs.executemany(_INSERT_NEW, rows)
+            return max(curs.rowcount, 0)
 
     def dequeue(self) -> bytes | None:
         # A cheap read first, so idle workers do not take the write lock.
