@@ -349,3 +349,34 @@ def test_burst_with_process_workers_waits_for_the_next_step_of_a_pipeline(projec
     results = module.add.huey.enqueue(module.add.s(1, 2).then(module.add, 10).then(module.add, 100))
     project.burst("--worker-type", "process")
     assert [r.get(blocking=True, timeout=5) for r in results] == [3, 13, 113]
+
+
+def test_an_idle_consumer_wakes_for_a_job_without_polling(project):
+    "With a poll interval of a minute, a job queued while the consumer idles still runs at once."
+    project.config.write_text(project.config.read_text().replace("poll_interval = 0.1", "poll_interval = 60"))
+    consumer = project.start_consumer("--no-periodic")
+    try:
+        first = project.enqueue("add", "1", "1")
+        wait_until(lambda: project.job(first)["state"] == "succeeded", what="the first job")
+        time.sleep(1)  # the worker is waiting now, with 59 s of its wait left
+        second = project.enqueue("add", "2", "2")
+        wait_until(lambda: project.job(second)["state"] == "succeeded", timeout=30, what="the job queued while idle")
+    finally:
+        stop(consumer)
+
+
+@pytest.mark.sqlite
+def test_a_commit_by_any_connection_ends_a_wait(project):
+    from taskctl.engines.sqlite_watch import CommitWatch
+
+    project.enqueue("add", "1")  # the database exists
+    watch = CommitWatch(str(project.database))
+    while watch.wait(watch.ticket(), 0.5):  # its first read of the version wakes waiters once
+        pass
+    ticket = watch.ticket()
+    conn = sqlite3.connect(project.database)
+    conn.execute("UPDATE taskctl_meta SET value = value WHERE 0")  # a write transaction that commits
+    conn.execute("INSERT INTO kv (queue, key, value) VALUES ('x', 'y', x'00')")
+    conn.commit()
+    assert watch.wait(ticket, 30)
+    assert watch.wait(ticket, 30)  # a ticket taken before the commit never waits again

@@ -40,6 +40,7 @@ def store_options(settings: Settings, create: bool = True) -> tuple[type, dict[s
         "timeout": settings.busy_timeout,
         "synchronous": settings.synchronous,
         "lease": settings.lease,
+        "read_timeout": settings.poll_interval,  # the longest an idle worker waits before looking again
         "create_tables": exists or create,  # no file is made until something is written
     }
 

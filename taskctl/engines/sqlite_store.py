@@ -36,6 +36,7 @@ from taskctl.engines.base import DUE, HueyWrites, Progress, Selection, hostname,
 from taskctl.engines.messages import describe, message_of, pid_alive, worker
 from taskctl.engines.sqlite_admin import SqliteAdmin
 from taskctl.engines.sqlite_schema import migrate
+from taskctl.engines.sqlite_watch import CommitWatch
 from taskctl.model import Outcome, State, preview, to_json
 from taskctl.times import to_epoch
 
@@ -85,6 +86,8 @@ class Worker:
 class JobStorage(SqliteAdmin, SqliteStorage):
     """SqliteStorage whose queue and schedule are rows of `taskctl_jobs`."""
 
+    blocking = True  # dequeue waits for a commit (sqlite_watch.py): Huey's workers need not poll
+
     def __init__(
         self,
         name: str = "huey",
@@ -92,11 +95,16 @@ class JobStorage(SqliteAdmin, SqliteStorage):
         serializer: Serializer | None = None,
         synchronous: str = "normal",
         lease: float = 60.0,
+        read_timeout: float = 1.0,
+        blocking: bool = True,
         **kwargs: Any,
     ) -> None:
         self.serializer = serializer or Serializer()
+        self.blocking = blocking
         self.synchronous = synchronous
         self.lease = lease
+        self.read_timeout = read_timeout
+        self._commits = CommitWatch(filename)
         self._last_seq = 0
         self._seq_lock = threading.Lock()
         self._inherited: list[sqlite3.Connection] = []
@@ -153,6 +161,16 @@ class JobStorage(SqliteAdmin, SqliteStorage):
             return max(curs.rowcount, 0)
 
     def dequeue(self) -> bytes | None:
+        ticket = self._commits.ticket()
+        data = self._claim()
+        if data is None and self.blocking:
+            # Wait for the next commit (an enqueue, a job falling due) rather than
+            # poll: Huey's workers do not sleep between calls to a blocking storage.
+            self._commits.wait(ticket, self.read_timeout)
+            data = self._claim()
+        return data
+
+    def _claim(self) -> bytes | None:
         # A cheap read first, so idle workers do not take the write lock.
         if not self.sql(
             "SELECT 1 FROM taskctl_jobs WHERE queue = ? AND state = 'queued' LIMIT 1", (self.name,), results=True
