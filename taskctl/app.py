@@ -44,6 +44,7 @@ class TaskctlHuey(Huey):
         self._executing_lock = threading.Lock()
         self._slots: dict[str, float] = {}  # periodic runs read this minute -> their slot
         self.slotted: set[type] = set()  # the periodic tasks of taskctl's config and @periodic
+        self.stopping: Any = None  # a running consumer's stop flag: once set, its workers claim nothing
         os.register_at_fork(after_in_child=partial(_reset_after_fork, weakref.ref(self)))
 
     def get_storage(self, **kwargs: Any) -> Any:
@@ -110,18 +111,29 @@ class TaskctlHuey(Huey):
             periodic_slot.job_id = None
 
     def dequeue(self) -> Any:
+        if self._stopping():
+            return None
         # Huey would log a message it cannot turn into a task and leave it
         # claimed forever; here the job fails with the reason instead.
         data = self.storage.dequeue()
         if data is None:
             return None
         try:
-            return self.deserialize_task(data)
+            task = self.deserialize_task(data)
         except Exception as exc:
             if not hasattr(self.storage, "record_undeliverable"):
                 raise
             self.storage.record_undeliverable(data, exc)
             return None
+        if self._stopping():
+            # Claimed as the consumer began to stop (a worker waiting on Redis wakes up
+            # for a job put back by the stop itself): give it back rather than start it.
+            self.storage.requeue_interrupted(task.id)
+            return None
+        return task
+
+    def _stopping(self) -> bool:
+        return self.stopping is not None and self.stopping.is_set()
 
 
 def _reset_after_fork(ref: weakref.ref[TaskctlHuey]) -> None:

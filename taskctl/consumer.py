@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import threading
 import time
 from typing import Any
@@ -12,6 +11,7 @@ from typing import Any
 from huey.consumer import Consumer, ConsumerStopped
 
 from taskctl.app import App
+from taskctl.stopping import StoppingConsumer
 
 logger = logging.getLogger("taskctl.consumer")
 # Burst mode stops after the queue has looked idle for this long: a process
@@ -25,13 +25,17 @@ def run_consumer(
     periodic: bool = True,
     burst: bool = False,
     worker_type: str = "thread",
+    grace: float | None = None,
 ) -> None:
-    """Run workers and the scheduler until stopped (Ctrl+C: running jobs finish
-    first; a second Ctrl+C interrupts them, and they go back to the queue).
+    """Run workers and the scheduler until stopped (Ctrl+C or SIGTERM: running jobs
+    finish first, for `grace` seconds at most; a second signal interrupts them, and
+    they go back to the queue; see stopping.py).
     With `burst`, stop as soon as nothing is queued, due, retrying or running."""
     heartbeat = Heartbeat(app)
     heartbeat.beat()  # recover what a previous consumer left behind, before taking work
-    consumer = app.huey.create_consumer(
+    consumer = StoppingConsumer(
+        app.huey,
+        grace=grace,
         workers=workers,
         # Burst runs are for scripts and tests: only the jobs already there.
         periodic=periodic and not burst,
@@ -42,7 +46,6 @@ def run_consumer(
     )
     heartbeat.consumer = consumer
     consumer.start()
-    _announce_graceful_stop()
     heartbeat.start()
     health_ts = time.monotonic()
     idle_since: float | None = None
@@ -63,18 +66,6 @@ def run_consumer(
     finally:
         app.huey.notify_interrupted_tasks()
         heartbeat.stop()
-
-
-def _announce_graceful_stop() -> None:
-    "Say what the first Ctrl+C does; Huey's handler does it, then arms the second."
-    huey_handler = signal.getsignal(signal.SIGINT)
-
-    def handler(signum: int, frame: Any) -> None:
-        logger.warning("Stopping: running jobs finish first. Ctrl+C again interrupts them (they go back to the queue).")
-        if callable(huey_handler):
-            huey_handler(signum, frame)
-
-    signal.signal(signal.SIGINT, handler)
 
 
 class Heartbeat(threading.Thread):
