@@ -10,6 +10,7 @@ from typing import Any
 
 from huey.consumer import Consumer, ConsumerStopped
 
+from taskctl import presence
 from taskctl.app import App
 from taskctl.stopping import StoppingConsumer
 
@@ -31,7 +32,7 @@ def run_consumer(
     finish first, for `grace` seconds at most; a second signal interrupts them, and
     they go back to the queue; see stopping.py).
     With `burst`, stop as soon as nothing is queued, due, retrying or running."""
-    heartbeat = Heartbeat(app)
+    heartbeat = Heartbeat(app, workers, worker_type)
     heartbeat.beat()  # recover what a previous consumer left behind, before taking work
     consumer = StoppingConsumer(
         app.huey,
@@ -73,15 +74,17 @@ class Heartbeat(threading.Thread):
     worker died. Its own thread, so it keeps beating while a graceful shutdown
     waits for long jobs: a lapsed lease would let another consumer run them again."""
 
-    def __init__(self, app: App):
+    def __init__(self, app: App, workers: int = 1, worker_type: str = "thread"):
         super().__init__(name="taskctl-heartbeat", daemon=True)
         self.app = app
+        self.workers, self.worker_type = workers, worker_type
         self.consumer: Consumer | None = None
         self.interval = app.settings.lease / 4
         self.started_at = time.time()
         self._halt = threading.Event()
 
     def run(self) -> None:
+        self.beat()  # at once: the pids of the worker processes just started
         while not self._halt.wait(self.interval):
             self.beat()
 
@@ -93,10 +96,11 @@ class Heartbeat(threading.Thread):
             logger.exception("Could not record that this consumer stopped.")
 
     def beat(self) -> None:
-        children = [p.pid for p in self._worker_processes() if p.pid is not None and p.is_alive()]
+        pids = [os.getpid(), *(p.pid for p in self._worker_processes() if p.pid is not None and p.is_alive())]
+        me = presence.me(self.app, self.started_at, self.workers, self.worker_type, pids)
         try:
-            self.app.store.beat(self.started_at)
-            self.app.store.renew_leases([os.getpid(), *children])
+            self.app.store.beat(me, time.time() - presence.FORGET_AFTER)
+            self.app.store.renew_leases(pids)
             found = self.app.store.recover_lost()
         except Exception:
             logger.exception("Heartbeat failed; will try again.")
