@@ -15,6 +15,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,11 +42,10 @@ def taskctl_command() -> list[str]:
 
 
 def env_names(settings: Settings) -> list[str]:
-    "The environment variables the config names: `password_env`, and every `*_env` key of its tables."
-    names = [settings.password_env] if settings.password_env else []
-    for table in settings.sections.values():
-        names += [value for key, value in _items(table) if key.endswith("_env") and isinstance(value, str)]
-    return sorted(set(names))
+    "The environment variables the config names: the value of every `*_env` key, in any table."
+    # The file itself, not the settings: a key of [taskctl] that a later release adds counts too.
+    raw = tomllib.loads(settings.path.read_text())
+    return sorted({value for key, value in _items(raw) if key.endswith("_env") and isinstance(value, str) and value})
 
 
 def _items(table: dict[str, Any]) -> Iterator[tuple[str, Any]]:
