@@ -24,6 +24,7 @@ from huey.api import TaskWrapper
 from huey.exceptions import CancelExecution
 
 from taskctl import retention, tracking
+from taskctl.catchup import CatchUp
 from taskctl.config import Settings, cron_problem, load_settings
 from taskctl.decorators import TaskProxy
 from taskctl.engines import database_errors, open_record, store_options
@@ -110,6 +111,12 @@ class TaskctlHuey(Huey):
         finally:
             periodic_slot.job_id = None
 
+    def enqueue_slot(self, task: Any, slot: datetime) -> Any:
+        "Queue a run of a periodic task for a slot it missed (catchup.py): it takes that slot, and says so in its eta."
+        task.eta = slot.astimezone(UTC).replace(tzinfo=None)  # Huey's times are naive UTC
+        self._slots[task.id] = slot.timestamp()
+        return self.enqueue(task)
+
     def dequeue(self) -> Any:
         if self._stopping():
             return None
@@ -151,6 +158,7 @@ class TaskInfo:
     wrapper: TaskWrapper
     cron: str | None = None
     schedule_source: str | None = None  # "config" or "code"
+    catch_up: CatchUp = field(default_factory=CatchUp)
 
     @property
     def func(self) -> Any:
@@ -241,6 +249,7 @@ def build_app(settings: Settings, create: bool = True) -> App:
     app = App(settings, huey)
     declarations = _import_tasks(settings)
     schedules = _config_schedules(settings, [d.name for d in declarations])
+    catch_ups = {resolve_name(key, list(schedules)): value for key, value in settings.catch_up.items()}
     if settings.retention.schedule:
         prune = retention.prune_task(app)
         declarations.append(prune)
@@ -262,7 +271,11 @@ def build_app(settings: Settings, create: bool = True) -> App:
         wrapper = decorate(declaration.func)
         if cron is not None:
             huey.slotted.add(wrapper.task_class)
-        app.tasks[declaration.name] = TaskInfo(declaration.name, declaration, wrapper, cron, source if cron else None)
+        catch_up = catch_ups.get(declaration.name) if source == "config" else None
+        catch_up = catch_up or declaration.catch_up or CatchUp()
+        app.tasks[declaration.name] = TaskInfo(
+            declaration.name, declaration, wrapper, cron, source if cron else None, catch_up
+        )
     huey.app = weakref.ref(app)  # for a task of this app that calls another task
     tracking.install(huey)
     with _default_lock:

@@ -10,7 +10,7 @@ from typing import Any
 
 from huey.consumer import Consumer, ConsumerStopped
 
-from taskctl import presence
+from taskctl import catchup, presence
 from taskctl.app import App
 from taskctl.stopping import StoppingConsumer
 
@@ -32,8 +32,8 @@ def run_consumer(
     finish first, for `grace` seconds at most; a second signal interrupts them, and
     they go back to the queue; see stopping.py).
     With `burst`, stop as soon as nothing is queued, due, retrying or running."""
-    heartbeat = Heartbeat(app, workers, worker_type)
-    heartbeat.beat()  # recover what a previous consumer left behind, before taking work
+    heartbeat = Heartbeat(app, workers, worker_type, catch_up=periodic and not burst)
+    heartbeat.beat()  # recover what a previous consumer left behind, and catch up missed runs, before taking work
     consumer = StoppingConsumer(
         app.huey,
         grace=grace,
@@ -74,10 +74,12 @@ class Heartbeat(threading.Thread):
     worker died. Its own thread, so it keeps beating while a graceful shutdown
     waits for long jobs: a lapsed lease would let another consumer run them again."""
 
-    def __init__(self, app: App, workers: int = 1, worker_type: str = "thread"):
+    def __init__(self, app: App, workers: int = 1, worker_type: str = "thread", catch_up: bool = False):
         super().__init__(name="taskctl-heartbeat", daemon=True)
         self.app = app
         self.workers, self.worker_type = workers, worker_type
+        self.clock = catchup.ClockWatch() if catch_up else None  # None: periodic runs are off
+        self._caught_up = False
         self.consumer: Consumer | None = None
         self.interval = app.settings.lease / 4
         self.started_at = time.time()
@@ -107,6 +109,10 @@ class Heartbeat(threading.Thread):
             return
         if found:
             logger.warning("Recovered %d job(s) whose worker stopped without finishing them.", found)
+        # At start, and after a suspend: Huey's scheduler skips the minutes it slept through.
+        if self.clock is not None and (self.clock.jumped() or not self._caught_up):
+            self._caught_up = True
+            catchup.catch_up(self.app)
 
     def _worker_processes(self) -> list[Any]:
         if self.consumer is None or self.consumer.worker_type != "process":

@@ -244,6 +244,14 @@ class TaskSummary:
     retries: int
     timeout: float | None
     last_run: Job | None
+    catch_up: dict[str, Any] | None = None  # a periodic task's: {"mode": "once" | "skip", "within": seconds}
+    missed: float | None = None  # the slot it missed, which the next consumer to start runs
+
+    @property
+    def caught_up(self) -> bool:
+        "Was its last run a missed slot caught up? Such a run is due at its slot, queued later."
+        last = self.last_run
+        return bool(last and last.eta is not None and last.enqueued_at and last.eta < last.enqueued_at)
 
     def to_json(self, tz: tzinfo | None = None) -> dict[str, Any]:
         return {
@@ -255,6 +263,9 @@ class TaskSummary:
             "retries": self.retries,
             "timeout": self.timeout,
             "last_run": self.last_run.to_json(tz) if self.last_run else None,
+            "catch_up": self.catch_up,
+            "missed": iso(self.missed, tz),
+            "caught_up": self.caught_up,
         }
 
 

@@ -288,15 +288,22 @@ def tasks_table(
             plain(row.name, limit=None),
             row.kind,
             row.schedule or "",
-            short_time(row.next_run, tz),
+            _next_run(row, tz),
             str(row.retries),
             human_duration(row.timeout) if row.timeout else "",
             short_time(last.finished_at, tz) if last else "",
-            state_text(last.state) if last else "",
+            state_text(last.state).append(" (caught up)" if row.caught_up else "") if last else "",
             human_duration(last.duration) if last else "",
         )
     _more(table, len(rows), total)
     return _fit(table, width)
+
+
+def _next_run(row: TaskSummary, tz: tzinfo | None) -> Text:
+    text = Text(short_time(row.next_run, tz))
+    if row.missed is not None:  # the next consumer to start runs it
+        text.append(f" (missed {short_time(row.missed, tz)})", style="yellow")
+    return text
 
 
 def history_table(

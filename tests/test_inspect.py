@@ -269,7 +269,10 @@ STATS_KEYS = {
     "task", "runs", "failures", "failure_rate", "p50", "p95", "max", "last_run", "last_outcome",
     "runs_by_bucket", "failures_by_bucket",
 }  # fmt: skip
-TASK_KEYS = {"name", "kind", "schedule", "schedule_source", "next_run", "retries", "timeout", "last_run"}
+TASK_KEYS = {
+    "name", "kind", "schedule", "schedule_source", "next_run", "retries", "timeout", "last_run", "catch_up", "missed",
+    "caught_up",
+}  # fmt: skip
 
 
 def test_json_documents_have_the_documented_keys(project, ran):
