@@ -52,12 +52,14 @@ def test_missed_runs_are_caught_up_once_with_an_injected_clock(project):
     assert project.status()["counts"]["queued"] == 1
 
 
+@pytest.mark.sqlite  # engine-neutral rules; the slot key is tested on both
 def test_a_new_task_missed_nothing(project):
     project.write_config(schedules=f'"{project.module}.sample" = "0 * * * *"')
     project.enqueue("add", "1")  # the record exists, the task never ran
     assert catchup.catch_up(_app(project), datetime.now(UTC) + timedelta(hours=5)) == []
 
 
+@pytest.mark.sqlite  # engine-neutral rules; the slot key is tested on both
 def test_older_misses_are_skipped_and_skip_means_skip(project):
     name = f"{project.module}.sample"
     project.write_config(schedules=f'"{name}" = {{ cron = "0 3 * * *", catch_up_within = "1h" }}')
@@ -71,6 +73,7 @@ def test_older_misses_are_skipped_and_skip_means_skip(project):
     assert catchup.catch_up(_app(project), three + timedelta(minutes=30)) == []
 
 
+@pytest.mark.sqlite  # engine-neutral rules; the slot key is tested on both
 def test_catch_up_options_are_checked(project):
     project.write_config(schedules=f'"{project.module}.sample" = {{ cron = "0 3 * * *", catch_up = "always" }}')
     result = project.cli("status")

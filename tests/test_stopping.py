@@ -38,6 +38,7 @@ def _log(project) -> str:
     return (project.root / "consumer.log").read_text()
 
 
+@pytest.mark.sqlite  # the stop is the consumer's, not the engine's; both engines run the next test
 @pytest.mark.parametrize("worker_type", ["thread", "process"])
 def test_sigterm_lets_the_running_job_finish(project, tmp_path, worker_type):
     marker = tmp_path / "started"
@@ -75,6 +76,7 @@ def test_a_second_signal_interrupts_and_the_job_goes_back_to_the_queue(project, 
     assert '"outcome": "interrupted"' in attempts
 
 
+@pytest.mark.sqlite  # the stop is the consumer's, not the engine's; both engines run the next test
 def test_the_grace_period_running_out_interrupts_running_jobs(project, tmp_path):
     marker = tmp_path / "started"
     job_id = project.enqueue("slow", "60", f"marker={marker}")
@@ -89,6 +91,7 @@ def test_the_grace_period_running_out_interrupts_running_jobs(project, tmp_path)
     assert project.job(job_id)["state"] == "queued", err
 
 
+@pytest.mark.sqlite  # the stop is the consumer's, not the engine's; both engines run the next test
 def test_a_bad_grace_is_one_clear_line(project):
     result = project.cli("run-consumer", "--grace", "soon")
     assert result.exit_code == 2
