@@ -76,7 +76,7 @@ def test_a_second_signal_interrupts_and_the_job_goes_back_to_the_queue(project, 
     assert '"outcome": "interrupted"' in attempts
 
 
-@pytest.mark.sqlite  # the stop is the consumer's, not the engine's; both engines run the next test
+@pytest.mark.sqlite  # the requeue on both engines is the test above
 def test_the_grace_period_running_out_interrupts_running_jobs(project, tmp_path):
     marker = tmp_path / "started"
     job_id = project.enqueue("slow", "60", f"marker={marker}")
@@ -91,7 +91,7 @@ def test_the_grace_period_running_out_interrupts_running_jobs(project, tmp_path)
     assert project.job(job_id)["state"] == "queued", err
 
 
-@pytest.mark.sqlite  # the stop is the consumer's, not the engine's; both engines run the next test
+@pytest.mark.sqlite  # parsing an option
 def test_a_bad_grace_is_one_clear_line(project):
     result = project.cli("run-consumer", "--grace", "soon")
     assert result.exit_code == 2

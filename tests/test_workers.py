@@ -90,3 +90,15 @@ def test_a_job_past_its_timeout_on_a_thread_worker_is_flagged_overdue(project):
     assert [j["id"] for j in running] == [job_id]
     assert "overdue" in table
     assert [(j["id"], j["overdue"]) for j in listed["running"]] == [(job_id, True)]
+
+
+def test_the_schema_keeps_what_workers_shows(tmp_path):
+    from sqlite_utils import Database
+
+    from taskctl.engines.sqlite_schema import migrate
+
+    db = Database(tmp_path / "empty.db")
+    migrate(db.conn)
+    assert set(db["taskctl_consumers"].columns_dict) == {
+        "owner", "queue", "host", "pid", "started_at", "beat_at", "about",
+    }  # fmt: skip

@@ -155,10 +155,14 @@ class Consumer:
     def recorded(
         cls, owner: str, host: str, pid: int, started_at: float, beat_at: float, queue: str, about: str | None
     ) -> Consumer:
-        "A consumer from its record; an entry written before `about` existed has none."
+        "A consumer from its record; an entry written before `about` existed has none, a later one may have more."
         extra = json.loads(about or "{}")
-        extra["pids"] = tuple(extra.get("pids", ()))
-        return cls(owner, host, int(pid), float(started_at), float(beat_at), queue, **extra)
+        return cls(
+            owner, host, int(pid), float(started_at), float(beat_at), queue,
+            version=str(extra.get("version", "")), workers=int(extra.get("workers", 0)),
+            worker_type=str(extra.get("worker_type", "")), config=str(extra.get("config", "")),
+            pids=tuple(int(p) for p in extra.get("pids", ())),
+        )  # fmt: skip
 
 
 class Store(Protocol):
