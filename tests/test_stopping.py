@@ -56,16 +56,19 @@ def test_sigterm_lets_the_running_job_finish(project, tmp_path, worker_type):
     assert (job["state"], job["result_preview"], job["attempts"]) == ("succeeded", "1.5", 1), err
 
 
-@pytest.mark.parametrize("worker_type", ["thread", "process"])
-def test_a_second_signal_interrupts_and_the_job_goes_back_to_the_queue(project, tmp_path, worker_type):
+@pytest.mark.parametrize(
+    ("worker_type", "first"),
+    [("thread", signal.SIGTERM), ("process", signal.SIGTERM), ("process", signal.SIGINT)],  # SIGINT: a Ctrl+C
+)
+def test_a_second_signal_interrupts_and_the_job_goes_back_to_the_queue(project, tmp_path, worker_type, first):
     marker = tmp_path / "started"
     job_id = project.enqueue("slow", "60", f"marker={marker}")
     consumer = _start(project, "--worker-type", worker_type)
     try:
         wait_until(marker.exists, what="the job to start")
-        _signal_group(consumer, signal.SIGINT)  # a Ctrl+C, then the service manager's SIGTERM
-        wait_until(lambda: "Stopping (SIGINT)" in _log(project), what="the graceful stop")
-        _signal_group(consumer)
+        _signal_group(consumer, first)
+        wait_until(lambda: f"Stopping ({first.name})" in _log(project), what="the graceful stop")
+        _signal_group(consumer)  # then SIGTERM, as a service manager sends
     finally:
         err = _finish(project, consumer)
     assert consumer.returncode == 0, err
