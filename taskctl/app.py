@@ -24,6 +24,7 @@ from huey.api import TaskWrapper
 from huey.exceptions import CancelExecution
 
 from taskctl import retention, tracking
+from taskctl.catchup import CatchUp
 from taskctl.config import Settings, cron_problem, load_settings
 from taskctl.decorators import TaskProxy
 from taskctl.engines import database_errors, open_record, store_options
@@ -45,6 +46,7 @@ class TaskctlHuey(Huey):
         self._executing_lock = threading.Lock()
         self._slots: dict[str, float] = {}  # periodic runs read this minute -> their slot
         self.slotted: set[type] = set()  # the periodic tasks of taskctl's config and @periodic
+        self.stopping: Any = None  # a running consumer's stop flag: once set, its workers claim nothing
         os.register_at_fork(after_in_child=partial(_reset_after_fork, weakref.ref(self)))
 
     def get_storage(self, **kwargs: Any) -> Any:
@@ -153,19 +155,36 @@ class TaskctlHuey(Huey):
         remember(data, message)  # the store reads the job from the message, not by unpickling
         return data
 
+    def enqueue_slot(self, task: Any, slot: datetime) -> Any:
+        "Queue a run of a periodic task for a slot it missed (catchup.py): it takes that slot, and says so in its eta."
+        task.eta = slot.astimezone(UTC).replace(tzinfo=None)  # Huey's times are naive UTC
+        self._slots[task.id] = slot.timestamp()
+        return self.enqueue(task)
+
     def dequeue(self) -> Any:
+        if self._stopping():
+            return None
         # Huey would log a message it cannot turn into a task and leave it
         # claimed forever; here the job fails with the reason instead.
         data = self.storage.dequeue()
         if data is None:
             return None
         try:
-            return self.deserialize_task(data)
+            task = self.deserialize_task(data)
         except Exception as exc:
             if not hasattr(self.storage, "record_undeliverable"):
                 raise
             self.storage.record_undeliverable(data, exc)
             return None
+        if self._stopping():
+            # Claimed as the consumer began to stop (a worker waiting on Redis wakes up
+            # for a job put back by the stop itself): give it back rather than start it.
+            self.storage.requeue_interrupted(task.id)
+            return None
+        return task
+
+    def _stopping(self) -> bool:
+        return self.stopping is not None and self.stopping.is_set()
 
 
 def _reset_after_fork(ref: weakref.ref[TaskctlHuey]) -> None:
@@ -183,6 +202,7 @@ class TaskInfo:
     wrapper: TaskWrapper
     cron: str | None = None
     schedule_source: str | None = None  # "config" or "code"
+    catch_up: CatchUp = field(default_factory=CatchUp)
 
     @property
     def func(self) -> Any:
@@ -273,6 +293,7 @@ def build_app(settings: Settings, create: bool = True) -> App:
     app = App(settings, huey)
     declarations = _import_tasks(settings)
     schedules = _config_schedules(settings, [d.name for d in declarations])
+    catch_ups = {resolve_name(key, list(schedules)): value for key, value in settings.catch_up.items()}
     if settings.retention.schedule:
         prune = retention.prune_task(app)
         declarations.append(prune)
@@ -294,7 +315,11 @@ def build_app(settings: Settings, create: bool = True) -> App:
         wrapper = decorate(declaration.func)
         if cron is not None:
             huey.slotted.add(wrapper.task_class)
-        app.tasks[declaration.name] = TaskInfo(declaration.name, declaration, wrapper, cron, source if cron else None)
+        catch_up = catch_ups.get(declaration.name) if source == "config" else None
+        catch_up = catch_up or declaration.catch_up or CatchUp()
+        app.tasks[declaration.name] = TaskInfo(
+            declaration.name, declaration, wrapper, cron, source if cron else None, catch_up
+        )
     huey.app = weakref.ref(app)  # for a task of this app that calls another task
     tracking.install(huey)
     with _default_lock:

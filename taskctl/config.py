@@ -16,6 +16,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cronsim import CronSim, CronSimError
 
+from taskctl.catchup import CatchUp
+from taskctl.catchup import parse as parse_catch_up
 from taskctl.errors import ConfigError, UsageError
 from taskctl.times import parse_duration
 
@@ -51,6 +53,7 @@ class Settings:
     poll_interval: float = 1.0
     timezone: str = "local"
     schedules: dict[str, str] = field(default_factory=dict)
+    catch_up: dict[str, CatchUp] = field(default_factory=dict)  # per [schedules] entry that says
     retention: Retention = field(default_factory=Retention)
     sections: dict[str, dict[str, Any]] = field(default_factory=dict)
 
@@ -156,6 +159,7 @@ def _parse(path: Path, raw: dict[str, Any]) -> Settings:
                 "(use 'local' or a name like 'Europe/Paris')"
             ) from None
     url = validate_url(path, database)
+    schedules, catch_up = _schedules(path, raw.get("schedules", {}))
     password_env = check.optional("password_env", str, None)
     if password_env and not url:
         raise ConfigError(f"{path}: [taskctl] password_env is for a redis:// database")
@@ -173,7 +177,8 @@ def _parse(path: Path, raw: dict[str, Any]) -> Settings:
         lease=check.positive("lease", 60.0),
         poll_interval=check.positive("poll_interval", 1.0),
         timezone=timezone,
-        schedules=_schedules(path, raw.get("schedules", {})),
+        schedules=schedules,
+        catch_up=catch_up,
         retention=_retention(path, raw.get("retention", {})),
         sections={k: v for k, v in raw.items() if k not in ("taskctl", "schedules", "retention")},
     )
@@ -224,16 +229,30 @@ def redact(url: str) -> str:
     return f"{scheme}{sep}{netloc}{slash}{tail}"
 
 
-def _schedules(path: Path, table: Any) -> dict[str, str]:
+def _schedules(path: Path, table: Any) -> tuple[dict[str, str], dict[str, CatchUp]]:
+    """task = "cron", or task = { cron = "...", catch_up = "once" | "skip", catch_up_within = "1d" }."""
     if not isinstance(table, dict):
         raise ConfigError(f'{path}: [schedules] must be a table of task = "cron expression"')
-    for name, expr in table.items():
+    crons, catch_ups = {}, {}
+    for name, entry in table.items():
+        expr = entry.get("cron") if isinstance(entry, dict) else entry
         if not isinstance(expr, str):
-            raise ConfigError(f"{path}: [schedules] {name!r} must be a cron expression string")
+            raise ConfigError(
+                f'{path}: [schedules] {name!r} must be a cron expression string, or a table with cron = "..."'
+            )
         problem = cron_problem(expr)
         if problem:
             raise ConfigError(f"{path}: [schedules] {name!r} = {expr!r} is not a valid cron expression: {problem}")
-    return dict(table)
+        crons[name] = expr
+        if isinstance(entry, dict):
+            unknown = sorted(set(entry) - {"cron", "catch_up", "catch_up_within"})
+            if unknown:
+                raise ConfigError(
+                    f"{path}: [schedules] {name!r}: unknown key {unknown[0]!r}; known: cron, catch_up, catch_up_within"
+                )
+            where = f"{path}: [schedules] {name!r}"
+            catch_ups[name] = parse_catch_up(entry.get("catch_up", "once"), entry.get("catch_up_within", "1d"), where)
+    return crons, catch_ups
 
 
 def _retention(path: Path, table: Any) -> Retention:

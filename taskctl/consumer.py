@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import threading
 import time
 from typing import Any
 
 from huey.consumer import Consumer, ConsumerStopped
 
+from taskctl import catchup, presence
 from taskctl.app import App
+from taskctl.stopping import StoppingConsumer
 
 logger = logging.getLogger("taskctl.consumer")
 # Burst mode stops after the queue has looked idle for this long: a process
@@ -25,13 +26,17 @@ def run_consumer(
     periodic: bool = True,
     burst: bool = False,
     worker_type: str = "thread",
+    grace: float | None = None,
 ) -> None:
-    """Run workers and the scheduler until stopped (Ctrl+C: running jobs finish
-    first; a second Ctrl+C interrupts them, and they go back to the queue).
+    """Run workers and the scheduler until stopped (Ctrl+C or SIGTERM: running jobs
+    finish first, for `grace` seconds at most; a second signal interrupts them, and
+    they go back to the queue; see stopping.py).
     With `burst`, stop as soon as nothing is queued, due, retrying or running."""
-    heartbeat = Heartbeat(app)
-    heartbeat.beat()  # recover what a previous consumer left behind, before taking work
-    consumer = app.huey.create_consumer(
+    heartbeat = Heartbeat(app, workers, worker_type, catch_up=periodic and not burst)
+    heartbeat.beat()  # recover what a previous consumer left behind, and catch up missed runs, before taking work
+    consumer = StoppingConsumer(
+        app.huey,
+        grace=grace,
         workers=workers,
         # Burst runs are for scripts and tests: only the jobs already there.
         periodic=periodic and not burst,
@@ -42,7 +47,6 @@ def run_consumer(
     )
     heartbeat.consumer = consumer
     consumer.start()
-    _announce_graceful_stop()
     heartbeat.start()
     health_ts = time.monotonic()
     idle_since: float | None = None
@@ -65,32 +69,24 @@ def run_consumer(
         heartbeat.stop()
 
 
-def _announce_graceful_stop() -> None:
-    "Say what the first Ctrl+C does; Huey's handler does it, then arms the second."
-    huey_handler = signal.getsignal(signal.SIGINT)
-
-    def handler(signum: int, frame: Any) -> None:
-        logger.warning("Stopping: running jobs finish first. Ctrl+C again interrupts them (they go back to the queue).")
-        if callable(huey_handler):
-            huey_handler(signum, frame)
-
-    signal.signal(signal.SIGINT, handler)
-
-
 class Heartbeat(threading.Thread):
     """Renews the leases of this consumer's running jobs, and recovers jobs whose
     worker died. Its own thread, so it keeps beating while a graceful shutdown
     waits for long jobs: a lapsed lease would let another consumer run them again."""
 
-    def __init__(self, app: App):
+    def __init__(self, app: App, workers: int = 1, worker_type: str = "thread", catch_up: bool = False):
         super().__init__(name="taskctl-heartbeat", daemon=True)
         self.app = app
+        self.workers, self.worker_type = workers, worker_type
+        self.clock = catchup.ClockWatch() if catch_up else None  # None: periodic runs are off
+        self._caught_up = False
         self.consumer: Consumer | None = None
         self.interval = app.settings.lease / 4
         self.started_at = time.time()
         self._halt = threading.Event()
 
     def run(self) -> None:
+        self.beat()  # at once: the pids of the worker processes just started
         while not self._halt.wait(self.interval):
             self.beat()
 
@@ -102,16 +98,21 @@ class Heartbeat(threading.Thread):
             logger.exception("Could not record that this consumer stopped.")
 
     def beat(self) -> None:
-        children = [p.pid for p in self._worker_processes() if p.pid is not None and p.is_alive()]
+        pids = [os.getpid(), *(p.pid for p in self._worker_processes() if p.pid is not None and p.is_alive())]
+        me = presence.me(self.app, self.started_at, self.workers, self.worker_type, pids)
         try:
-            self.app.store.beat(self.started_at)
-            self.app.store.renew_leases([os.getpid(), *children])
+            self.app.store.beat(me, time.time() - presence.FORGET_AFTER)
+            self.app.store.renew_leases(pids)
             found = self.app.store.recover_lost()
         except Exception:
             logger.exception("Heartbeat failed; will try again.")
             return
         if found:
             logger.warning("Recovered %d job(s) whose worker stopped without finishing them.", found)
+        # At start, and after a suspend: Huey's scheduler skips the minutes it slept through.
+        if self.clock is not None and (self.clock.jumped() or not self._caught_up):
+            self._caught_up = True
+            catchup.catch_up(self.app)
 
     def _worker_processes(self) -> list[Any]:
         if self.consumer is None or self.consumer.worker_type != "process":

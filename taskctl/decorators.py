@@ -20,11 +20,14 @@ if TYPE_CHECKING:  # importing taskctl must not import Huey (web apps read resul
 class TaskProxy:
     """A task function as declared in a module; behaves like Huey's TaskWrapper."""
 
-    def __init__(self, func: Callable[..., Any], options: Mapping[str, Any], cron: str | None = None):
+    def __init__(
+        self, func: Callable[..., Any], options: Mapping[str, Any], cron: str | None = None, catch_up: Any = None
+    ):
         for attr, value in (
             ("func", func),
             ("options", MappingProxyType(dict(options))),
             ("cron", cron),
+            ("catch_up", catch_up),  # a catchup.CatchUp, for @periodic
             ("__doc__", func.__doc__),
             ("__name__", func.__name__),
             ("__module__", func.__module__),
@@ -70,6 +73,16 @@ def task(func: Callable[..., Any] | None = None, /, **options: Any) -> Any:
     return lambda f: TaskProxy(f, options)
 
 
-def periodic(cron: str, **options: Any) -> Callable[[Callable[..., Any]], TaskProxy]:
-    """Declare a task that runs on a cron schedule (`[schedules]` in config.toml wins)."""
-    return lambda f: TaskProxy(f, options, cron=cron)
+def periodic(
+    cron: str, catch_up: str = "once", catch_up_within: str | float = "1d", **options: Any
+) -> Callable[[Callable[..., Any]], TaskProxy]:
+    """Declare a task that runs on a cron schedule (`[schedules]` in config.toml wins).
+    A run missed while no consumer ran (a laptop asleep) runs once when one starts,
+    if it is less than `catch_up_within` old; `catch_up="skip"` skips it."""
+    from taskctl.catchup import parse  # light: no Huey
+
+    def declare(func: Callable[..., Any]) -> TaskProxy:
+        where = f"@periodic on {func.__module__}.{func.__name__}"
+        return TaskProxy(func, options, cron=cron, catch_up=parse(catch_up, catch_up_within, where))
+
+    return declare

@@ -16,6 +16,7 @@ from typing import Any
 from huey.constants import EmptyData
 from huey.utils import Error
 
+from taskctl import presence
 from taskctl.app import App, TaskInfo
 from taskctl.engines.base import Record
 from taskctl.errors import JobFailed, UnknownTask, UsageError, WaitTimeout
@@ -145,14 +146,17 @@ def snapshot(app: App, record: Record, limit: int, now: float | None = None) -> 
     # Periodic tasks are few, and always shown: --limit is for jobs.
     scheduled: list[Job | Upcoming] = [*record.scheduled(limit), *upcoming]
     scheduled.sort(key=lambda job: job.eta if job.eta is not None else float("inf"))
+    running = record.running(limit)
     return Snapshot(
         now=now,
         counts=record.counts(),
         queued=record.queued(limit),
         scheduled=scheduled,
-        running=record.running(limit),
+        running=running,
         failed=record.failed(limit),
         results=record.results(),
+        consumers=presence.survey(app, record, running, now),
+        overdue=presence.overdue(app, running, now),
     )
 
 

@@ -11,7 +11,10 @@ import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 from enum import Enum, StrEnum
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+if TYPE_CHECKING:
+    from taskctl.presence import ConsumerStatus
 
 PREVIEW_CHARS = 200
 
@@ -206,14 +209,24 @@ class Snapshot:
     running: list[Job]
     failed: list[Job]
     results: list[CachedResult] = field(default_factory=list)
+    consumers: list[ConsumerStatus] = field(default_factory=list)  # live and dead (see presence.py)
+    overdue: frozenset[str] = frozenset()  # running jobs past their task's timeout
+
+    @property
+    def live_consumers(self) -> list[ConsumerStatus]:
+        return [c for c in self.consumers if c.alive]
 
     def to_json(self, tz: tzinfo | None = None) -> dict[str, Any]:
         "The document of `status --json`."
         return {
             "counts": {state.value: self.counts.get(state, 0) for state in STATES},
+            "consumers": [c.to_json(tz, self.now) for c in self.live_consumers],
             "queued": [job.to_json(tz) for job in self.queued],
             "scheduled": [job.to_json(tz) for job in self.scheduled],
-            "running": [{**job.to_json(tz), "elapsed": job.elapsed(self.now)} for job in self.running],
+            "running": [
+                {**job.to_json(tz), "elapsed": job.elapsed(self.now), "overdue": job.id in self.overdue}
+                for job in self.running
+            ],
             "failed": [job.to_json(tz) for job in self.failed],
             "results": [result.to_json(tz, self.now) for result in self.results],
         }
@@ -231,6 +244,14 @@ class TaskSummary:
     retries: int
     timeout: float | None
     last_run: Job | None
+    catch_up: dict[str, Any] | None = None  # a periodic task's: {"mode": "once" | "skip", "within": seconds}
+    missed: float | None = None  # the slot it missed, which the next consumer to start runs
+
+    @property
+    def caught_up(self) -> bool:
+        "Was its last run a missed slot caught up? Such a run is due at its slot, queued later."
+        last = self.last_run
+        return bool(last and last.eta is not None and last.enqueued_at and last.eta < last.enqueued_at)
 
     def to_json(self, tz: tzinfo | None = None) -> dict[str, Any]:
         return {
@@ -242,6 +263,9 @@ class TaskSummary:
             "retries": self.retries,
             "timeout": self.timeout,
             "last_run": self.last_run.to_json(tz) if self.last_run else None,
+            "catch_up": self.catch_up,
+            "missed": iso(self.missed, tz),
+            "caught_up": self.caught_up,
         }
 
 

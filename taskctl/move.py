@@ -19,6 +19,7 @@ from taskctl.engines.redis_store import RedisJobStorage
 from taskctl.engines.sqlite_store import JobStorage
 from taskctl.errors import NotPossible
 from taskctl.model import State
+from taskctl.presence import FORGET_AFTER, is_alive
 
 # What stays behind: a claim belongs to the source's consumer, a lease to its clock.
 _NOT_COPIED = ("rowid", "queue", "owner", "lease_until", "attempt_rows")
@@ -34,7 +35,8 @@ class Moved:
 def check(source: App) -> int:
     "Refuse while the source is in use; returns how many jobs will be looked at."
     store = _sqlite(source)
-    alive = store.consumers(time.time() - source.settings.lease)
+    now = time.time()
+    alive = [c for c in store.consumers(now - FORGET_AFTER) if is_alive(c, now, source.settings.lease)]
     if alive:
         who = ", ".join(f"{c.host}:{c.pid}" for c in alive)
         raise NotPossible(f"a consumer is running on {source.settings.location} ({who}); stop it, then move")

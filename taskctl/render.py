@@ -154,6 +154,7 @@ def jobs_table(
     width: int | None = None,
     tz: tzinfo | None = None,
     now: float = 0.0,
+    overdue: frozenset[str] = frozenset(),
 ) -> RenderableType:
     if not jobs:
         return Text(f"{title}: none", style="dim")
@@ -165,14 +166,16 @@ def jobs_table(
     }[kind]
     table = _table(title, *columns)
     for job in jobs:
-        table.add_row(*_job_cells(job, kind, tz, now))
+        table.add_row(*_job_cells(job, kind, tz, now, overdue))
     _more(table, sum(1 for job in jobs if isinstance(job, Job)), total)
     if kind == "queued" and not any(isinstance(job, Job) and job.eta for job in jobs):
         table.columns = [c for c in table.columns if c.header != "runs at"]
     return _fit(table, width)
 
 
-def _job_cells(job: Job | Upcoming, kind: str, tz: tzinfo | None, now: float) -> Iterable[RenderableType]:
+def _job_cells(
+    job: Job | Upcoming, kind: str, tz: tzinfo | None, now: float, overdue: frozenset[str] = frozenset()
+) -> Iterable[RenderableType]:
     task = plain(job.task or "?", limit=40)
     if isinstance(job, Upcoming):
         schedule = Text(job.schedule, style="dim", no_wrap=True)
@@ -197,13 +200,42 @@ def _job_cells(job: Job | Upcoming, kind: str, tz: tzinfo | None, now: float) ->
             call_text(job),
             plain(job.worker or "", limit=40),
             short_time(job.started_at, tz),
-            human_duration(job.elapsed(now)),
+            elapsed_text(job, now, overdue),
             str(job.attempts),
         )
     error = plain(job.error or "", limit=60, style="red")
     if job.retried_as:
         error.append(f" (retried as {job.retried_as[:8]})", style="dim")
     return job_id, task, error, str(job.attempts), short_time(job.finished_at, tz)
+
+
+def elapsed_text(job: Job, now: float, overdue: frozenset[str]) -> Text:
+    "How long a running job has run; red, and said, once past its task's timeout."
+    if job.id in overdue:
+        return Text(f"{human_duration(job.elapsed(now))} overdue", style="bold red")
+    return Text(human_duration(job.elapsed(now)))
+
+
+def consumers_line(snapshot: Snapshot, tz: tzinfo | None = None) -> Text:
+    "Who runs the jobs: the live consumers, or plainly that none is, when jobs wait."
+    live = snapshot.live_consumers
+    if not live:
+        waiting = sum(snapshot.counts.get(s, 0) for s in (State.QUEUED, State.SCHEDULED, State.RETRYING, State.RUNNING))
+        if not waiting:
+            return Text("Consumers: none running", style="dim")
+        return Text(
+            f"No consumer is running: {waiting} job(s) wait and will not run until one starts "
+            "(taskctl run-consumer, or taskctl service install).",
+            style="bold red",
+        )
+    line = Text("Consumers: ", style="bold")
+    for i, status in enumerate(live):
+        c = status.consumer
+        if i:
+            line.append(" · ", style="dim")
+        line.append(plain(f"{c.host}:{c.pid}", limit=40))
+        line.append(f" ({c.workers} {c.worker_type}, since {short_time(c.started_at, tz)})", style="dim")
+    return line
 
 
 def results_table(
@@ -232,8 +264,9 @@ def status_view(
     counts, now = snapshot.counts, snapshot.now
     return Group(
         counts_line(counts),
+        consumers_line(snapshot, tz),
         Text(f"Times are in {zone}." if zone else "", style="dim"),
-        jobs_table("Running", snapshot.running, "running", counts[State.RUNNING], width, tz, now),
+        jobs_table("Running", snapshot.running, "running", counts[State.RUNNING], width, tz, now, snapshot.overdue),
         jobs_table("Queued", snapshot.queued, "queued", counts[State.QUEUED], width, tz, now),
         jobs_table(
             "Scheduled", snapshot.scheduled, "scheduled", counts[State.SCHEDULED] + counts[State.RETRYING], width, tz
@@ -255,15 +288,22 @@ def tasks_table(
             plain(row.name, limit=None),
             row.kind,
             row.schedule or "",
-            short_time(row.next_run, tz),
+            _next_run(row, tz),
             str(row.retries),
             human_duration(row.timeout) if row.timeout else "",
             short_time(last.finished_at, tz) if last else "",
-            state_text(last.state) if last else "",
+            state_text(last.state).append(" (caught up)" if row.caught_up else "") if last else "",
             human_duration(last.duration) if last else "",
         )
     _more(table, len(rows), total)
     return _fit(table, width)
+
+
+def _next_run(row: TaskSummary, tz: tzinfo | None) -> Text:
+    text = Text(short_time(row.next_run, tz))
+    if row.missed is not None:  # the next consumer to start runs it
+        text.append(f" (missed {short_time(row.missed, tz)})", style="yellow")
+    return text
 
 
 def history_table(

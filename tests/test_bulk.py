@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from pathlib import Path
@@ -92,7 +93,7 @@ def test_spread_and_rate_give_etas(project: Project, tmp_path: Path) -> None:
         etas = [record.job(job_id(name, batch, n)).eta for n in range(1, 5)]  # type: ignore[union-attr]
         assert all(eta is not None for eta in etas)
         assert before - 1 <= etas[0] <= time.time() + 1  # type: ignore[operator]
-        steps = [b - a for a, b in zip(etas, etas[1:], strict=False)]  # type: ignore[operator]
+        steps = [b - a for a, b in itertools.pairwise(etas)]  # type: ignore[operator]
         assert steps == pytest.approx([gap] * 3, abs=1e-3)
     assert project.status()["counts"]["scheduled"] == 8
 

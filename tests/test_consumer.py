@@ -132,7 +132,7 @@ def test_ctrl_c_lets_the_running_job_finish(project, tmp_path):
         _, err = stop(consumer, signal.SIGINT)
     assert consumer.returncode == 0, err
     assert "Traceback" not in err
-    assert "Stopping: running jobs finish first" in err
+    assert "Stopping (SIGINT): running jobs finish first" in err
     job = project.job(job_id)
     assert job["state"] == "succeeded" and job["result_preview"] == "1.5"
 

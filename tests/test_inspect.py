@@ -269,13 +269,16 @@ STATS_KEYS = {
     "task", "runs", "failures", "failure_rate", "p50", "p95", "max", "last_run", "last_outcome",
     "runs_by_bucket", "failures_by_bucket",
 }  # fmt: skip
-TASK_KEYS = {"name", "kind", "schedule", "schedule_source", "next_run", "retries", "timeout", "last_run"}
+TASK_KEYS = {
+    "name", "kind", "schedule", "schedule_source", "next_run", "retries", "timeout", "last_run", "catch_up", "missed",
+    "caught_up",
+}  # fmt: skip
 
 
 def test_json_documents_have_the_documented_keys(project, ran):
     "The README documents these shapes: a failing test here means the README must change too."
     status = json.loads(project.ok("status", "--json"))
-    assert set(status) == {"counts", "queued", "scheduled", "running", "failed", "results"}
+    assert set(status) == {"counts", "consumers", "queued", "scheduled", "running", "failed", "results"}
     assert set(status["failed"][0]) == JOB_KEYS and set(status["results"][0]) == RESULT_KEYS
     shown = json.loads(project.ok("show", ran["flaky"], "--json"))
     assert set(shown) == {"job", "attempts"} and set(shown["job"]) == JOB_KEYS | {"result"}

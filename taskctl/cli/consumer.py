@@ -11,6 +11,7 @@ from taskctl.cli.state import state
 from taskctl.config import WORKER_TYPES
 from taskctl.consumer import run_consumer as run
 from taskctl.errors import UsageError
+from taskctl.times import parse_duration
 
 
 def _drop_task_tracebacks(record: logging.LogRecord) -> bool:
@@ -29,11 +30,20 @@ def run_consumer(
         bool, typer.Option("--burst", help="Run until nothing is queued, running or waiting for a retry, then exit 0.")
     ] = False,
     worker_type: Annotated[str | None, typer.Option(help="thread or process (process enforces task timeouts).")] = None,
+    grace: Annotated[
+        str | None,
+        typer.Option(
+            help="On Ctrl+C or SIGTERM, interrupt running jobs after this long (30s, 2m); they go back to the "
+            "queue. Default: wait until they finish.",
+            show_default=False,
+        ),
+    ] = None,
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="Log every job, and Huey's tracebacks of failed tasks.")
     ] = False,
 ) -> None:
-    """Run the workers and the periodic scheduler until Ctrl+C (running jobs finish first)."""
+    """Run the workers and the periodic scheduler until Ctrl+C or SIGTERM (running jobs finish first)."""
+    grace_seconds = None if grace is None else parse_duration(grace, "--grace")
     if worker_type is not None and worker_type not in WORKER_TYPES:
         raise UsageError(f"--worker-type must be one of {', '.join(WORKER_TYPES)}")
     obj = state(ctx)
@@ -51,8 +61,8 @@ def run_consumer(
     periodic = "periodic off" if no_periodic or burst else f"{len(app.periodic())} periodic task(s)"
     typer.echo(
         f"taskctl consumer: {count} {kind} worker(s), {periodic}, database {settings.location}"
-        + ("" if burst else "; Ctrl+C to stop"),
+        + ("" if burst else "; Ctrl+C or SIGTERM to stop"),
         err=True,
     )
-    run(app, count, periodic=not no_periodic, burst=burst, worker_type=kind)
+    run(app, count, periodic=not no_periodic, burst=burst, worker_type=kind, grace=grace_seconds)
     typer.echo("taskctl consumer stopped", err=True)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
 
+from taskctl import catchup
 from taskctl.cli.state import LIMIT_MAX, output, state
 from taskctl.model import TaskSummary
 from taskctl.render import tasks_table
@@ -21,8 +23,10 @@ def list_tasks(
     app, tz = obj.reader, obj.tz
     record = obj.record if app.exists else None  # no database yet: no task has run
     rows = []
+    now = datetime.now(UTC)
     for info in list(app.tasks.values())[:limit]:
         next_run = app.next_run(info)
+        missed = catchup.missed_slot(app, info, now) if record and info.cron else None
         rows.append(
             TaskSummary(
                 name=info.name,
@@ -33,6 +37,8 @@ def list_tasks(
                 retries=info.retries,
                 timeout=info.timeout,
                 last_run=record.last_run(info.name) if record else None,
+                catch_up=info.catch_up.to_json() if info.cron else None,
+                missed=missed.timestamp() if missed else None,
             )
         )
     more = len(app.tasks) > limit

@@ -145,13 +145,37 @@ class HueyWrites:
 
 @dataclass(frozen=True)
 class Consumer:
-    "A running consumer, as its heartbeat records it."
+    "A consumer, as its heartbeat records it."
 
     owner: str
     host: str
     pid: int
     started_at: float
     beat_at: float
+    queue: str = ""
+    version: str = ""  # taskctl's
+    workers: int = 0
+    worker_type: str = ""
+    config: str = ""  # the config file's path
+    pids: tuple[int, ...] = ()  # itself and its worker processes: a running job's worker is one of them
+
+    def about(self) -> str:
+        "What an engine keeps as one JSON text, beside the fields it queries."
+        fields = {"version": self.version, "workers": self.workers, "worker_type": self.worker_type}
+        return json.dumps({**fields, "config": self.config, "pids": list(self.pids)})
+
+    @classmethod
+    def recorded(
+        cls, owner: str, host: str, pid: int, started_at: float, beat_at: float, queue: str, about: str | None
+    ) -> Consumer:
+        "A consumer from its record; an entry written before `about` existed has none, a later one may have more."
+        extra = json.loads(about or "{}")
+        return cls(
+            owner, host, int(pid), float(started_at), float(beat_at), queue,
+            version=str(extra.get("version", "")), workers=int(extra.get("workers", 0)),
+            worker_type=str(extra.get("worker_type", "")), config=str(extra.get("config", "")),
+            pids=tuple(int(p) for p in extra.get("pids", ())),
+        )  # fmt: skip
 
 
 class Store(Protocol):
@@ -172,7 +196,7 @@ class Store(Protocol):
     def requeue_interrupted(self, job_id: str) -> None: ...
 
     # Called by the consumer's heartbeat.
-    def beat(self, started_at: float) -> None: ...
+    def beat(self, me: Consumer, forget_before: float) -> None: ...
     def leave(self) -> None: ...
     def consumers(self, alive_since: float) -> list[Consumer]: ...
     def renew_leases(self, pids: list[int]) -> int: ...
@@ -214,3 +238,4 @@ class Record(Protocol):
     def retryable(self, limit: int, task: str | None = None) -> list[Job]: ...
     def results(self, limit: int | None = None) -> list[CachedResult]: ...
     def result(self, task: str) -> CachedResult | None: ...
+    def consumers(self) -> list[Consumer]: ...

@@ -17,7 +17,7 @@ from typing import Any
 from redis import Redis
 
 from taskctl.engines import redis_scripts as lua
-from taskctl.engines.base import job_from_fields, shown_state
+from taskctl.engines.base import Consumer, job_from_fields, shown_state
 from taskctl.model import RAN, Attempt, CachedResult, Job, Outcome, Run, State
 
 _JOB_FIELDS = (
@@ -64,6 +64,10 @@ class RedisRecord:
     def job(self, job_id: str) -> Job | None:
         jobs = self._jobs([job_id])
         return jobs[0] if jobs else None
+
+    def consumers(self) -> list[Consumer]:
+        entries = self.conn.hgetall(self._key(lua.CONSUMERS)).items()
+        return sorted((consumer_from_entry(owner, raw, self.queue) for owner, raw in entries), key=_started)
 
     def job_ids(self, prefix: str, limit: int) -> list[str]:
         "Ids that start with `prefix` (a lexicographic range, not a scan)."
@@ -227,3 +231,20 @@ def _result(task: str, text: str) -> CachedResult:
 
 def _float(text: str | None) -> float | None:
     return None if text is None else float(text)
+
+
+def consumer_entry(me: Consumer) -> str:
+    "A consumer's entry in the consumers hash (its key is the owner)."
+    return json.dumps({"host": me.host, "pid": me.pid, "started_at": me.started_at, "beat_at": me.beat_at,
+                       "about": me.about()})  # fmt: skip
+
+
+def consumer_from_entry(owner: str, raw: str | bytes, queue: str) -> Consumer:
+    info = json.loads(raw)
+    return Consumer.recorded(
+        owner, info["host"], info["pid"], info["started_at"], info["beat_at"], queue, info.get("about")
+    )
+
+
+def _started(consumer: Consumer) -> float:
+    return consumer.started_at

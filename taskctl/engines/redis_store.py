@@ -64,6 +64,7 @@ from taskctl.engines import redis_prune
 from taskctl.engines import redis_scripts as lua
 from taskctl.engines.base import DUE, Consumer, HueyWrites, Progress, Selection, hostname, periodic_slot, shown_state
 from taskctl.engines.messages import describe, message_of, pid_alive, worker
+from taskctl.engines.redis_record import consumer_entry, consumer_from_entry
 from taskctl.model import State, preview, to_json
 from taskctl.times import to_epoch
 
@@ -279,25 +280,23 @@ class RedisJobStorage(BaseStorage):
 
     # -- the consumer's heartbeat: presence and leases ------------------------
 
-    def beat(self, started_at: float) -> None:
-        "This consumer is alive (a hash of consumers, each with its last beat)."
-        info = {"host": hostname(), "pid": os.getpid(), "started_at": started_at, "beat_at": time.time()}
-        self.conn.hset(self._key(lua.CONSUMERS), self.owner, json.dumps(info))
+    def beat(self, me: Consumer, forget_before: float) -> None:
+        "This consumer is alive (a hash of consumers, each with its last beat); long-dead ones are forgotten."
+        self.conn.hset(self._key(lua.CONSUMERS), self.owner, consumer_entry(me))
+        self.consumers(forget_before)
 
     def leave(self) -> None:
         self.conn.hdel(self._key(lua.CONSUMERS), self.owner)
 
     def consumers(self, alive_since: float) -> list[Consumer]:
         "Consumers whose last beat is at or after `alive_since`; older entries are forgotten."
-        found, gone = [], []
+        found: list[Consumer] = []
+        gone: list[Consumer] = []
         for owner, raw in self.conn.hgetall(self._key(lua.CONSUMERS)).items():
-            info = json.loads(raw)
-            if info["beat_at"] < alive_since:
-                gone.append(owner)
-            else:
-                found.append(Consumer(owner.decode(), info["host"], info["pid"], info["started_at"], info["beat_at"]))
+            consumer = consumer_from_entry(owner.decode(), raw, self.name)
+            (gone if consumer.beat_at < alive_since else found).append(consumer)
         if gone:
-            self.conn.hdel(self._key(lua.CONSUMERS), *gone)
+            self.conn.hdel(self._key(lua.CONSUMERS), *(c.owner for c in gone))
         return sorted(found, key=lambda c: c.started_at)
 
     def moved_to(self) -> str | None:

@@ -3,13 +3,11 @@ whether the database was moved, and the export that `taskctl move` copies."""
 
 from __future__ import annotations
 
-import os
 import sqlite3
-import time
 from collections.abc import Iterable
 from typing import Any
 
-from taskctl.engines.base import Consumer, hostname
+from taskctl.engines.base import Consumer
 
 
 class SqliteAdmin:
@@ -20,14 +18,16 @@ class SqliteAdmin:
     sql: Any
     db: Any
 
-    def beat(self, started_at: float) -> None:
-        "This consumer is alive (`move` refuses while one is)."
-        self.sql(
-            "INSERT INTO taskctl_consumers (owner, queue, host, pid, started_at, beat_at) VALUES (?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT (owner) DO UPDATE SET beat_at = excluded.beat_at",
-            (self.owner, self.name, hostname(), os.getpid(), started_at, time.time()),
-            commit=True,
-        )
+    def beat(self, me: Consumer, forget_before: float) -> None:
+        "This consumer is alive (`move` refuses while one is, `workers` lists it); long-dead ones are forgotten."
+        with self.db(commit=True) as curs:
+            curs.execute(
+                "INSERT INTO taskctl_consumers (owner, queue, host, pid, started_at, beat_at, about) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (owner) DO UPDATE SET beat_at = excluded.beat_at, about = excluded.about",
+                (self.owner, self.name, me.host, me.pid, me.started_at, me.beat_at, me.about()),
+            )
+            curs.execute("DELETE FROM taskctl_consumers WHERE queue = ? AND beat_at < ?", (self.name, forget_before))
 
     def leave(self) -> None:
         self.sql("DELETE FROM taskctl_consumers WHERE owner = ?", (self.owner,), commit=True)
@@ -37,11 +37,11 @@ class SqliteAdmin:
         with self.db(commit=True) as curs:
             curs.execute("DELETE FROM taskctl_consumers WHERE queue = ? AND beat_at < ?", (self.name, alive_since))
             rows = curs.execute(
-                "SELECT owner, host, pid, started_at, beat_at FROM taskctl_consumers "
+                "SELECT owner, host, pid, started_at, beat_at, queue, about FROM taskctl_consumers "
                 "WHERE queue = ? ORDER BY started_at",
                 (self.name,),
             ).fetchall()
-        return [Consumer(*row) for row in rows]
+        return [Consumer.recorded(*row) for row in rows]
 
     def moved_to(self) -> str | None:
         "Where `taskctl move` copied this database (a URL without its password), if it did."

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from taskctl.engines.base import job_from_fields, shown_state
+from taskctl.engines.base import Consumer, job_from_fields, shown_state
 from taskctl.model import Attempt, CachedResult, Job, Outcome, Run, State
 
 _JOB_COLUMNS = (
@@ -56,6 +56,13 @@ class SqliteRecord:
     def job(self, job_id: str) -> Job | None:
         jobs = self._jobs("id = ?", "id", 1, [job_id])
         return jobs[0] if jobs else None
+
+    def consumers(self) -> list[Consumer]:
+        sql = (
+            "SELECT owner, host, pid, started_at, beat_at, queue, about FROM taskctl_consumers "
+            "WHERE queue = ? ORDER BY started_at"
+        )
+        return [Consumer.recorded(*row) for row in self._rows(sql, (self.queue,))]
 
     def job_ids(self, prefix: str, limit: int) -> list[str]:
         "Ids that start with `prefix` (a range on the primary key, not a scan)."

@@ -196,6 +196,13 @@ def m007_periodic_slots(db: Database) -> None:
     )
 
 
+@migrations()
+def m008_consumer_details(db: Database) -> None:
+    # What `taskctl workers` shows of a consumer: its version, workers, config, and
+    # the pids of its worker processes (the jobs it runs), as one JSON text.
+    db.execute("ALTER TABLE taskctl_consumers ADD COLUMN about TEXT")
+
+
 def migrate(conn: sqlite3.Connection) -> None:
     "Apply pending steps; BEGIN IMMEDIATE makes concurrent first opens take turns."
     db = Database(conn, execute_plugins=False)
