@@ -223,12 +223,13 @@ def resolve_name(name: str, names: list[str]) -> str:
 def build_app(settings: Settings, create: bool = True) -> App:
     """Import the task modules and bind them to a Huey on the configured engine.
     With `create=False` a missing SQLite database stays missing (for commands that read)."""
+    # The modules first: one that fails to import must not leave a new database behind.
+    declarations = _import_tasks(settings)
+    schedules = _config_schedules(settings, [d.name for d in declarations])
     storage_class, options = store_options(settings, create)
     with database_errors(settings):
         huey = TaskctlHuey(settings.name, storage_class=storage_class, utc=True, **options)
     app = App(settings, huey)
-    declarations = _import_tasks(settings)
-    schedules = _config_schedules(settings, [d.name for d in declarations])
     if settings.retention.schedule:
         prune = retention.prune_task(app)
         declarations.append(prune)

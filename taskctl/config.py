@@ -50,6 +50,7 @@ class Settings:
     lease: float = 60.0
     poll_interval: float = 1.0
     timezone: str = "local"
+    group_readable: bool = False  # the database is made 0640 rather than 0600, for a web server's group
     schedules: dict[str, str] = field(default_factory=dict)
     retention: Retention = field(default_factory=Retention)
     sections: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -142,6 +143,7 @@ def _parse(path: Path, raw: dict[str, Any]) -> Settings:
         "poll_interval",
         "timezone",
         "password_env",
+        "group_readable",
     }
     unknown = sorted(set(table) - known)
     if unknown:
@@ -173,6 +175,7 @@ def _parse(path: Path, raw: dict[str, Any]) -> Settings:
         lease=check.positive("lease", 60.0),
         poll_interval=check.positive("poll_interval", 1.0),
         timezone=timezone,
+        group_readable=check.optional("group_readable", bool, False),
         schedules=_schedules(path, raw.get("schedules", {})),
         retention=_retention(path, raw.get("retention", {})),
         sections={k: v for k, v in raw.items() if k not in ("taskctl", "schedules", "retention")},

@@ -24,6 +24,7 @@ import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from huey.constants import EmptyData
@@ -37,6 +38,7 @@ from taskctl.engines.messages import describe, message_of, pid_alive, worker
 from taskctl.engines.sqlite_admin import SqliteAdmin
 from taskctl.engines.sqlite_schema import migrate
 from taskctl.model import Outcome, State, preview, to_json
+from taskctl.private_files import PRIVATE, create_file
 from taskctl.times import to_epoch
 
 # A job still running under this thread's claim: an outcome arriving after the
@@ -85,10 +87,12 @@ class JobStorage(SqliteAdmin, SqliteStorage):
         serializer: Serializer | None = None,
         synchronous: str = "normal",
         lease: float = 60.0,
+        file_mode: int = PRIVATE,
         **kwargs: Any,
     ) -> None:
         self.serializer = serializer or Serializer()
         self.synchronous = synchronous
+        self.file_mode = file_mode
         self.lease = lease
         self._last_seq = 0
         self._seq_lock = threading.Lock()
@@ -100,6 +104,8 @@ class JobStorage(SqliteAdmin, SqliteStorage):
         _fork_safety(self)
 
     def _create_connection(self) -> sqlite3.Connection:
+        if self.filename != ":memory:" and not self._conn_kwargs.get("uri"):
+            create_file(Path(self.filename), self.file_mode)  # before SQLite makes it, with the umask's mode
         conn = super()._create_connection()
         # Huey leaves SQLite at FULL; in WAL mode NORMAL is still crash-safe
         # (only the last commits can be lost on power failure) and 3-5x faster.
@@ -107,9 +113,12 @@ class JobStorage(SqliteAdmin, SqliteStorage):
         return conn
 
     def initialize_schema(self) -> None:
-        super().initialize_schema()
+        self.upgrade()
+
+    def upgrade(self) -> list[str]:
+        "Make the database taskctl's and bring its schema up to date; the steps applied."
         with self.lock:
-            migrate(self.conn)
+            return migrate(self.conn, self.ddl)
 
     # -- the queue and the schedule, as Huey calls them -------------------
 

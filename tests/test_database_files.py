@@ -1,0 +1,84 @@
+"""The database file: taskctl writes only to its own, only when a command writes,
+and makes its files private."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from taskctl.engines.sqlite_schema import APPLICATION_ID
+from tests.test_errors import assert_one_line_error
+
+READING = (["status"], ["history"], ["results"], ["stats"], ["tasks"])
+
+
+def files_of(database: Path) -> list[str]:
+    return sorted(p.name for p in database.parent.glob(database.name + "*"))
+
+
+@pytest.mark.sqlite
+@pytest.mark.parametrize("table", ["kv", "task", "schedule"])
+@pytest.mark.parametrize("journal", ["delete", "wal"])
+def test_another_programs_database_with_a_huey_table_name_is_left_byte_identical(project, table, journal):
+    other = sqlite3.connect(project.database)
+    other.execute(f"PRAGMA journal_mode = {journal}")
+    other.execute(f"CREATE TABLE {table} (id INTEGER PRIMARY KEY, note TEXT)")
+    other.execute(f"INSERT INTO {table} (note) VALUES ('mine')")
+    other.commit()
+    other.close()
+    before = project.database.read_bytes()
+    for args in (*READING, ["enqueue", "add", "1"], ["run-consumer", "--burst"], ["upgrade"]):
+        assert_one_line_error(project.cli(*args), 1, "another program's SQLite database", table, "untouched")
+    assert project.database.read_bytes() == before
+    assert files_of(project.database) == ["taskctl.db"]  # no -wal or -shm left beside it
+
+
+@pytest.mark.sqlite
+def test_a_new_database_is_marked_as_taskctls(project):
+    project.enqueue("add", "1")
+    conn = sqlite3.connect(project.database)
+    assert conn.execute("PRAGMA application_id").fetchone()[0] == APPLICATION_ID
+    conn.close()
+
+
+@pytest.mark.sqlite
+def test_reading_commands_never_write(project):
+    job = project.enqueue("add", "1")
+    project.burst()
+    project.enqueue("boom")
+    watcher = sqlite3.connect(project.database)
+    # data_version changes when another connection commits to the file.
+    (version,) = watcher.execute("PRAGMA data_version").fetchone()
+    for args in (*READING, ["show", job[:8]], ["status", "--json"], ["upgrade"]):
+        assert project.cli(*args).exit_code == 0, args
+        assert watcher.execute("PRAGMA data_version").fetchone() == (version,), args
+    watcher.close()
+
+
+@pytest.mark.sqlite
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["enqueue", "nope"], "unknown task 'nope'"),
+        (["enqueue", "add"], "missing a required argument"),
+        (["enqueue", "add", "1", "c=2"], "has no argument 'c'"),
+    ],
+)
+def test_a_failing_enqueue_leaves_no_database_behind(project, args, fragment):
+    assert_one_line_error(project.cli(*args), 2, fragment)
+    assert files_of(project.database) == []
+
+
+@pytest.mark.sqlite
+def test_an_enqueue_whose_module_fails_to_import_leaves_no_database_behind(project, tmp_path):
+    (tmp_path / f"{project.module}.py").write_text("import requestz\n")
+    assert_one_line_error(project.cli("enqueue", "add", "1"), 1, "cannot import task module")
+    assert files_of(project.database) == []
+
+
+@pytest.mark.sqlite
+def test_upgrade_without_a_database_creates_none(project):
+    assert_one_line_error(project.cli("upgrade"), 1, "no database at")
+    assert files_of(project.database) == []
