@@ -3,12 +3,19 @@ and makes its files private."""
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import stat
+import uuid
 from pathlib import Path
 
 import pytest
+from redis import Redis
+from redis_support import start_redis
+from redis_support import stop as stop_redis
 
 from taskctl.engines.sqlite_schema import APPLICATION_ID
+from tests.conftest import stop, wait_until
 from tests.test_errors import assert_one_line_error
 
 READING = (["status"], ["history"], ["results"], ["stats"], ["tasks"])
@@ -82,3 +89,43 @@ def test_an_enqueue_whose_module_fails_to_import_leaves_no_database_behind(proje
 def test_upgrade_without_a_database_creates_none(project):
     assert_one_line_error(project.cli("upgrade"), 1, "no database at")
     assert files_of(project.database) == []
+
+
+@pytest.mark.sqlite
+@pytest.mark.parametrize(
+    ("umask", "setting", "mode"), [(0o000, "", 0o600), (0o022, "", 0o600), (0o077, "group_readable = true", 0o640)]
+)
+def test_the_database_and_its_wal_files_are_created_private_whatever_the_umask(project, umask, setting, mode):
+    project.write_config(taskctl=setting)
+    old = os.umask(umask)
+    try:
+        project.enqueue("add", "1")
+        consumer = project.start_consumer()  # the subprocess inherits the umask
+        wait_until(lambda: project.status()["counts"]["succeeded"] == 1, what="the job to run")
+        modes = {name: stat.S_IMODE((project.root / name).stat().st_mode) for name in files_of(project.database)}
+        stop(consumer)
+    finally:
+        os.umask(old)
+    assert modes == {"taskctl.db": mode, "taskctl.db-shm": mode, "taskctl.db-wal": mode}
+
+
+@pytest.mark.sqlite  # a Redis server of its own, with a password
+def test_a_redis_password_is_never_written_to_the_record_or_the_logs(project, monkeypatch):
+    secret = "s3cret-" + uuid.uuid4().hex
+    url, server = start_redis()
+    try:
+        Redis.from_url(url).config_set("requirepass", secret)
+        monkeypatch.setenv("TASKCTL_TEST_SECRET", secret)
+        text = project.config.read_text().replace(project.database_line.split("\n")[0], f'database = "{url}"')
+        project.config.write_text(text.replace("[taskctl]", '[taskctl]\npassword_env = "TASKCTL_TEST_SECRET"', 1))
+        project.enqueue("add", "1")
+        project.enqueue("boom", "failing")
+        done = project.run("run-consumer", "--burst", "-v")
+        assert done.returncode == 0, done.stderr
+        shown = [project.ok("status", "--json"), project.ok("history", "--json"), done.stdout, done.stderr]
+        assert "failing" in shown[1] and not any(secret in text for text in shown)
+        client = Redis.from_url(url, password=secret)
+        stored = [client.dump(key) or b"" for key in client.keys("*")]
+        assert stored and not any(secret.encode() in value for value in stored)
+    finally:
+        stop_redis(server)
