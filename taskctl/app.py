@@ -6,7 +6,6 @@ its own Huey, so two apps in one process never see each other's jobs.
 
 from __future__ import annotations
 
-import difflib
 import importlib
 import inspect
 import os
@@ -31,6 +30,7 @@ from taskctl.engines.base import Record, Store, periodic_slot
 from taskctl.engines.sqlite_store import JobStorage
 from taskctl.errors import ConfigError, TaskModuleError, UnknownTask
 from taskctl.model import State
+from taskctl.names import resolve_name
 
 
 class TaskctlHuey(Huey):
@@ -202,22 +202,6 @@ class App:
         minute = now.replace(second=0, microsecond=0)
         ran = self.exists and self.store.slot_taken(info.name, minute.timestamp())
         return info.next_run(self.settings.tz, now if ran else minute - timedelta(seconds=1))
-
-
-def resolve_name(name: str, names: list[str]) -> str:
-    if name in names:
-        return name
-    matches = [full for full in names if full.endswith("." + name)]
-    if len(matches) == 1:
-        return matches[0]
-    if matches:
-        raise UnknownTask(f"task name {name!r} is ambiguous: {', '.join(matches)}; use the full name")
-    short = {full.rsplit(".", 1)[-1]: full for full in names}
-    close = difflib.get_close_matches(name, names, n=3) or [
-        short[s] for s in difflib.get_close_matches(name.rsplit(".", 1)[-1], list(short), n=3)
-    ]
-    hint = f"; did you mean {' or '.join(close)}?" if close else "; run `taskctl tasks` to list them"
-    raise UnknownTask(f"unknown task {name!r}{hint}")
 
 
 def build_app(settings: Settings, create: bool = True) -> App:

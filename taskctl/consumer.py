@@ -31,6 +31,7 @@ def run_consumer(
     With `burst`, stop as soon as nothing is queued, due, retrying or running."""
     heartbeat = Heartbeat(app)
     heartbeat.beat()  # recover what a previous consumer left behind, before taking work
+    app.store.register_tasks(list(app.tasks))  # latest_result tells a typo from "not yet" by these
     consumer = app.huey.create_consumer(
         workers=workers,
         # Burst runs are for scripts and tests: only the jobs already there.

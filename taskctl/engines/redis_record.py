@@ -146,6 +146,12 @@ class RedisRecord:
             task, value = matches[0], self.conn.hget(key, matches[0])
         return None if value is None else _result(task, value)
 
+    def known_tasks(self) -> list[str]:
+        "The tasks consumers registered, those with jobs, and those with a cached result."
+        names = set(self.conn.smembers(self._key(lua.KNOWN_TASKS)))
+        names.update(self.conn.hkeys(self._key(lua.TASKS)), self.conn.hkeys(self._key(lua.RESULTS)))
+        return sorted(names)
+
     def close(self) -> None:
         self.conn.close()
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 QUEUE, SCHEDULE, LEASES, RUNNING = "queue", "schedule", "leases", "running"
 FINISHED, RETRYABLE, IDS, COUNTS = "finished", "retryable", "ids", "counts"
 TASKS, HISTORY, ENQUEUED, SEQ, WAKE = "tasks", "history", "enqueued", "seq", "wake"
+KNOWN_TASKS = "known_tasks"  # a set: the tasks consumers serve, for latest_result
 RESULTS, HUEY_KV, HUEY_COUNTERS, CONSUMERS = "results", "huey:kv", "huey:counters", "consumers"
 WAKE_MARKERS = 100  # markers kept when the wake list is trimmed (past twice this many)
 

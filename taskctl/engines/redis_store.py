@@ -272,6 +272,11 @@ class RedisJobStorage(BaseStorage):
         info = {"host": hostname(), "pid": os.getpid(), "started_at": started_at, "beat_at": time.time()}
         self.conn.hset(self._key(lua.CONSUMERS), self.owner, json.dumps(info))
 
+    def register_tasks(self, names: list[str]) -> None:
+        "The tasks a consumer serves, kept (with those of earlier ones) for readers that import no task module."
+        if names:
+            self.conn.sadd(self._key(lua.KNOWN_TASKS), *names)
+
     def leave(self) -> None:
         self.conn.hdel(self._key(lua.CONSUMERS), self.owner)
 

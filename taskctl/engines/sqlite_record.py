@@ -138,6 +138,15 @@ class SqliteRecord:
             return None
         return _result(rows[0])
 
+    def known_tasks(self) -> list[str]:
+        "The tasks consumers registered, and those with a cached result."
+        names = {row["task"] for row in self._rows("SELECT task FROM taskctl_results WHERE queue = ?", (self.queue,))}
+        try:
+            rows = self._rows("SELECT value FROM taskctl_meta WHERE key = ?", (f"tasks/{self.queue}",))
+        except sqlite3.OperationalError:  # a database of a release before taskctl_meta
+            rows = []
+        return sorted(names.union(*(json.loads(row["value"]) for row in rows)))
+
     def close(self) -> None:
         self.conn.close()
 
