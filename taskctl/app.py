@@ -22,7 +22,7 @@ from huey import Huey
 from huey.api import TaskWrapper
 from huey.exceptions import CancelExecution
 
-from taskctl import retention, tracking
+from taskctl import retention, signing, tracking
 from taskctl.config import Settings, cron_problem, load_settings
 from taskctl.decorators import TaskProxy
 from taskctl.engines import database_errors, open_record, store_options
@@ -211,6 +211,8 @@ def build_app(settings: Settings, create: bool = True) -> App:
     declarations = _import_tasks(settings)
     schedules = _config_schedules(settings, [d.name for d in declarations])
     storage_class, options = store_options(settings, create)
+    # Commands that only read never unpickle, so they need no key.
+    options["serializer"] = signing.serializer(settings) if create else None
     with database_errors(settings):
         huey = TaskctlHuey(settings.name, storage_class=storage_class, utc=True, **options)
     app = App(settings, huey)

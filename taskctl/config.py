@@ -51,6 +51,8 @@ class Settings:
     poll_interval: float = 1.0
     timezone: str = "local"
     group_readable: bool = False  # the database is made 0640 rather than 0600, for a web server's group
+    signing_key_env: str | None = None  # the variable holding the key that signs messages (never stored)
+    signing_key_file: Path | None = None  # or a file holding it (0600), made by `taskctl key create`
     schedules: dict[str, str] = field(default_factory=dict)
     retention: Retention = field(default_factory=Retention)
     sections: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -144,6 +146,8 @@ def _parse(path: Path, raw: dict[str, Any]) -> Settings:
         "timezone",
         "password_env",
         "group_readable",
+        "signing_key_env",
+        "signing_key_file",
     }
     unknown = sorted(set(table) - known)
     if unknown:
@@ -159,6 +163,9 @@ def _parse(path: Path, raw: dict[str, Any]) -> Settings:
             ) from None
     url = validate_url(path, database)
     password_env = check.optional("password_env", str, None)
+    key_env, key_file = check.optional("signing_key_env", str, None), check.optional("signing_key_file", str, None)
+    if key_env and key_file:
+        raise ConfigError(f"{path}: [taskctl] signing_key_env and signing_key_file: set one, not both")
     if password_env and not url:
         raise ConfigError(f"{path}: [taskctl] password_env is for a redis:// database")
     settings = Settings(
@@ -176,6 +183,8 @@ def _parse(path: Path, raw: dict[str, Any]) -> Settings:
         poll_interval=check.positive("poll_interval", 1.0),
         timezone=timezone,
         group_readable=check.optional("group_readable", bool, False),
+        signing_key_env=key_env or None,
+        signing_key_file=(path.parent / Path(key_file).expanduser()).resolve() if key_file else None,
         schedules=_schedules(path, raw.get("schedules", {})),
         retention=_retention(path, raw.get("retention", {})),
         sections={k: v for k, v in raw.items() if k not in ("taskctl", "schedules", "retention")},

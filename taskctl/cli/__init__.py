@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from taskctl.cli import consumer, inspect, jobs, move, steer, tasks, upgrade
+from taskctl.cli import consumer, inspect, jobs, keys, move, steer, tasks, upgrade
 from taskctl.cli.state import Session
 from taskctl.engines import database_errors
 from taskctl.errors import TaskctlError
@@ -102,6 +102,7 @@ app.command("cancel")(steer.cancel)
 app.command("purge")(steer.purge)
 app.command("move")(move.move)
 app.command("upgrade")(upgrade.upgrade)
+app.add_typer(keys.app, name="key")
 
 
 def main() -> None:

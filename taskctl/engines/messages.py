@@ -12,6 +12,7 @@ from huey.serializer import Serializer
 
 from taskctl.engines.base import hostname
 from taskctl.model import to_json
+from taskctl.signing import load_trusted
 from taskctl.times import to_epoch
 
 
@@ -21,6 +22,13 @@ def message_of(serializer: Serializer, data: bytes) -> Message | None:
         message = serializer.deserialize(bytes(data))
     except Exception:
         return None
+    return message if isinstance(message, Message) else None
+
+
+def trusted_message(serializer: Serializer, data: bytes) -> Message | None:
+    """The message of a job, for a command (`retry`): checked against the signing key,
+    or loaded as plain data only (signing.load_trusted raises otherwise)."""
+    message = load_trusted(serializer, bytes(data))
     return message if isinstance(message, Message) else None
 
 

@@ -34,11 +34,12 @@ from huey.storage import SqliteStorage
 
 from taskctl.engines import sqlite_prune
 from taskctl.engines.base import DUE, Progress, Selection, hostname, periodic_slot
-from taskctl.engines.messages import describe, message_of, pid_alive, worker
+from taskctl.engines.messages import describe, message_of, pid_alive, trusted_message, worker
 from taskctl.engines.sqlite_admin import SqliteAdmin
 from taskctl.engines.sqlite_schema import migrate
 from taskctl.model import Outcome, State, preview, to_json
 from taskctl.private_files import PRIVATE, create_file
+from taskctl.signing import load_trusted
 from taskctl.times import to_epoch
 
 # A job still running under this thread's claim: an outcome arriving after the
@@ -270,20 +271,26 @@ class JobStorage(SqliteAdmin, SqliteStorage):
                 _drop_open_attempt(curs, job_id)
 
     def record_undeliverable(self, data: bytes, exc: Exception) -> None:
-        "A claimed message this consumer cannot run (its task is not registered here)."
+        """A claimed message this consumer cannot run: its task is not registered here,
+        or its bytes do not load (a bad signature). It fails at once, with the reason."""
         message = self._message(data)
-        if message is None:
-            return
-        error = f"{message.name} is not a task of this consumer ({exc}); check [taskctl] modules"
+        if message is None:  # this worker's one claim is the row that holds these bytes
+            error, where, key = (type(exc).__name__, str(exc)), "data = ?", self.to_blob(data)
+        else:
+            why = f"{message.name} is not a task of this consumer ({exc}); check [taskctl] modules"
+            error, where, key = ("UnknownTask", why), "id = ?", message.id
         now = time.time()
         with self.db(commit=True) as curs:
+            row = curs.execute(f"SELECT id FROM taskctl_jobs WHERE {where} AND {_MINE}", (key, *Worker.current().key))
+            job_id = next(iter(row.fetchone() or ()), None)
+            if job_id is None:
+                return
             curs.execute(
                 "UPDATE taskctl_jobs SET state = 'failed', lease_until = NULL, finished_at = ?, "
-                f"error_type = 'UnknownTask', error_message = ? WHERE id = ? AND {_MINE}",
-                (now, error, message.id, *Worker.current().key),
+                "error_type = ?, error_message = ? WHERE id = ?",
+                (now, *error, job_id),
             )
-            if curs.rowcount:
-                _end_attempt(curs, message.id, Outcome.FAILED, now, ("UnknownTask", error, None))
+            _end_attempt(curs, job_id, Outcome.FAILED, now, (*error, None))
 
     def requeue_interrupted(self, job_id: str) -> None:
         "The consumer stopped mid-run: the job goes back to the queue to run again."
@@ -415,9 +422,9 @@ class JobStorage(SqliteAdmin, SqliteStorage):
     # -- reads that need the message or Huey's own tables -------------------
 
     def message(self, job_id: str) -> Message | None:
-        "The job's Huey message while it is kept (queued, scheduled, running, failed)."
+        "The job's Huey message while it is kept (queued, scheduled, running, failed), signed or plain data."
         rows = self.sql("SELECT data FROM taskctl_jobs WHERE id = ?", (job_id,), results=True)
-        return self._message(rows[0][0]) if rows and rows[0][0] is not None else None
+        return trusted_message(self.serializer, rows[0][0]) if rows and rows[0][0] is not None else None
 
     def slot_taken(self, task: str, at: float) -> bool:
         "Has the periodic run of `task` for the minute `at` been queued?"
@@ -433,7 +440,7 @@ class JobStorage(SqliteAdmin, SqliteStorage):
     def peek_result(self, job_id: str) -> Any:
         "Huey's stored return value for a job, left in place; EmptyData if none."
         data = self.peek_data(job_id)
-        return data if data is EmptyData else self.serializer.deserialize(data)
+        return data if data is EmptyData else load_trusted(self.serializer, data)
 
     # -- helpers ------------------------------------------------------------
 
