@@ -14,6 +14,7 @@ from enum import Enum, StrEnum
 from typing import Any, NamedTuple
 
 PREVIEW_CHARS = 200
+ARGS_CHARS = 10_000  # a call's arguments kept as JSON in the record; past this, a preview
 
 
 class State(StrEnum):
@@ -80,6 +81,9 @@ class Job:
     result_preview: str | None = None  # the value as JSON, cut at PREVIEW_CHARS
     retry_of: str | None = None
     retried_as: str | None = None
+    # Set when the record keeps only a preview of the call (args and kwargs past
+    # ARGS_CHARS as JSON); the job's message keeps them whole while it runs or waits.
+    args_preview: str | None = None
 
     @property
     def error(self) -> str | None:
@@ -95,8 +99,9 @@ class Job:
             "id": self.id,
             "task": self.task,
             "state": self.state.value,
-            "args": list(self.args),
-            "kwargs": dict(self.kwargs or {}),
+            "args": None if self.args_preview else list(self.args),
+            "kwargs": None if self.args_preview else dict(self.kwargs or {}),
+            "args_preview": self.args_preview,
             "priority": _number(self.priority),
             "eta": iso(self.eta, tz),
             "enqueued_at": iso(self.enqueued_at, tz),
@@ -258,6 +263,17 @@ def to_json(value: Any) -> str:
         return json.dumps(value, default=str, ensure_ascii=False, separators=(", ", ": "))
     except (TypeError, ValueError, RecursionError):  # circular, or keys JSON cannot hold
         return json.dumps(repr(value), ensure_ascii=False)
+
+
+def call_json(args: list[Any], kwargs: dict[str, Any]) -> tuple[str, str]:
+    """A call's args and kwargs as the record keeps them: JSON; or, past ARGS_CHARS,
+    the preview of both as one JSON string in place of args (and kwargs {}), so a
+    10 MB argument is stored once, in the message, not twice."""
+    args_text, kwargs_text = to_json(args), to_json(kwargs)
+    if len(args_text) + len(kwargs_text) <= ARGS_CHARS:
+        return args_text, kwargs_text
+    whole = f"{args_text} {kwargs_text}" if kwargs else args_text
+    return json.dumps(f"{whole[: PREVIEW_CHARS - 1]}… (cut: {len(whole):,} characters)", ensure_ascii=False), "{}"
 
 
 def preview(value: Any) -> str:

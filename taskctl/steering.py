@@ -80,6 +80,8 @@ def retry_job(app: App, record: Record, job: Job) -> Outcome:
         message = app.store.message(job.id)
     except (NotPlainData, BadSignature) as exc:
         return Outcome(False, f"{label}: its kept message was not retried: {exc}")
+    if message is None and job.args_preview:
+        return Outcome(False, f"{label}: its message is gone and the record kept only a preview of its arguments")
     # The stored message has the exact arguments; jobs that failed before they
     # were kept have only their JSON copy.
     args = tuple(message.args) if message else tuple(job.args)

@@ -3,6 +3,7 @@ and makes its files private."""
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import stat
@@ -129,3 +130,25 @@ def test_a_redis_password_is_never_written_to_the_record_or_the_logs(project, mo
         assert stored and not any(secret.encode() in value for value in stored)
     finally:
         stop_redis(server)
+
+
+def test_a_large_argument_is_kept_once_with_a_marked_preview(project):
+    big = "x" * 1_000_000
+    job_id = project.enqueue("echo", json.dumps(big))
+    shown = json.loads(project.ok("show", job_id, "--json"))["job"]
+    assert shown["args"] is None and shown["kwargs"] is None
+    assert shown["args_preview"].startswith('["xxx') and shown["args_preview"].endswith("(cut: 1,000,004 characters)")
+    assert "(cut: 1,000,004 characters)" in project.ok("show", job_id)
+    assert len(project.ok("status")) < 20_000  # the listing prints a preview, not the value
+    project.burst()
+    assert json.loads(project.ok("results", "echo", "--json"))["value"] == big  # the job ran with the whole argument
+    small = project.enqueue("add", "1", "b=2")
+    job = json.loads(project.ok("show", small, "--json"))["job"]
+    assert (job["args"], job["kwargs"], job["args_preview"]) == ([1], {"b": 2}, None)
+    if not project.url:
+        conn = sqlite3.connect(project.database)
+        (stored,) = conn.execute(
+            "SELECT length(args) + length(kwargs) FROM taskctl_jobs WHERE id = ?", (job_id,)
+        ).fetchone()
+        conn.close()
+        assert stored < 1_000
