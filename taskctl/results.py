@@ -101,8 +101,9 @@ def _record(settings: Settings) -> Record:
     was replaced since (a new inode) is opened again."""
     from taskctl.engines import open_record
 
-    records: dict[tuple[str, str, str | None], tuple[int, Record]] = _opened.__dict__.setdefault("records", {})
-    key = (settings.location, settings.name, settings.password_env)
+    records: dict[tuple[int, str, str, str | None], tuple[int, Record]] = _opened.__dict__.setdefault("records", {})
+    # By process too: a connection must not cross a fork (a web server that preloads its app).
+    key = (os.getpid(), settings.location, settings.name, settings.password_env)
     inode = 0
     if settings.engine == "sqlite":
         try:
