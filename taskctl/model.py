@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 
 PREVIEW_CHARS = 200
 ARGS_CHARS = 10_000  # a call's arguments kept as JSON in the record; past this, a preview
+LISTED_CHARS = 10_000  # a cached value in a listing (status, results); past this, a preview
 
 
 class State(StrEnum):
@@ -169,6 +170,7 @@ class CachedResult:
     value: Any
     computed_at: float
     duration: float | None = None
+    value_preview: str | None = None  # in a listing, for a value past LISTED_CHARS (value is then None)
 
     def age(self, now: float) -> float:
         return round(now - self.computed_at, 6)
@@ -178,6 +180,7 @@ class CachedResult:
             "task": self.task,
             "job_id": self.job_id,
             "value": self.value,
+            "value_preview": self.value_preview,
             "computed_at": iso(self.computed_at, tz),
             "duration": _micro(self.duration),
         }
@@ -272,8 +275,20 @@ def call_json(args: list[Any], kwargs: dict[str, Any]) -> tuple[str, str]:
     args_text, kwargs_text = to_json(args), to_json(kwargs)
     if len(args_text) + len(kwargs_text) <= ARGS_CHARS:
         return args_text, kwargs_text
-    whole = f"{args_text} {kwargs_text}" if kwargs else args_text
-    return json.dumps(f"{whole[: PREVIEW_CHARS - 1]}… (cut: {len(whole):,} characters)", ensure_ascii=False), "{}"
+    return json.dumps(cut_preview(f"{args_text} {kwargs_text}" if kwargs else args_text), ensure_ascii=False), "{}"
+
+
+def cut_preview(text: str, length: int | None = None) -> str:
+    "The start of a long JSON text, marked as cut, with its whole length (`text` may be its start only)."
+    return f"{text[: PREVIEW_CHARS - 1]}… (cut: {len(text) if length is None else length:,} characters)"
+
+
+def listed(result: CachedResult) -> CachedResult:
+    "A cached result as a listing shows it: a value past LISTED_CHARS as JSON becomes its preview."
+    text = to_json(result.value)
+    if len(text) <= LISTED_CHARS:
+        return result
+    return CachedResult(result.task, result.job_id, None, result.computed_at, result.duration, cut_preview(text))
 
 
 def preview(value: Any) -> str:

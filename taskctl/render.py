@@ -221,7 +221,7 @@ def results_table(
             short_time(result.computed_at, tz),
             human_duration(result.age(now)),
             human_duration(result.duration),
-            plain(json.dumps(result.value, default=str, ensure_ascii=False), limit=60),
+            plain(result.value_preview or json.dumps(result.value, default=str, ensure_ascii=False), limit=60),
         )
     _more(table, len(results), total)
     return _fit(table, width)

@@ -152,3 +152,17 @@ def test_a_large_argument_is_kept_once_with_a_marked_preview(project):
         ).fetchone()
         conn.close()
         assert stored < 1_000
+
+
+def test_listings_print_a_large_cached_value_as_a_marked_preview(project):
+    big = {"rows": ["y" * 100] * 200}  # 20,6xx characters as JSON
+    project.enqueue("echo", json.dumps(big))
+    project.enqueue("add", "1")
+    project.burst()
+    listing = {r["task"].rsplit(".", 1)[1]: r for r in json.loads(project.ok("results", "--json"))["results"]}
+    assert listing["add"]["value"] == 1 and listing["add"]["value_preview"] is None
+    assert listing["echo"]["value"] is None and listing["echo"]["value_preview"].startswith('{"rows": ["yyy')
+    assert listing["echo"]["value_preview"].endswith(f"(cut: {len(json.dumps(big)):,} characters)")
+    status = {r["task"].rsplit(".", 1)[1]: r for r in project.status()["results"]}
+    assert status["echo"]["value_preview"] == listing["echo"]["value_preview"]
+    assert json.loads(project.ok("results", "echo", "--json"))["value"] == big  # one task: whole

@@ -18,7 +18,7 @@ from redis import Redis
 
 from taskctl.engines import redis_scripts as lua
 from taskctl.engines.base import job_from_fields, shown_state
-from taskctl.model import RAN, Attempt, CachedResult, Job, Outcome, Run, State
+from taskctl.model import RAN, Attempt, CachedResult, Job, Outcome, Run, State, listed
 
 _JOB_FIELDS = (
     "id", "task", "state", "args", "kwargs", "priority", "eta", "enqueued_at", "started_at", "finished_at",
@@ -133,7 +133,7 @@ class RedisRecord:
     def results(self, limit: int | None = None) -> list[CachedResult]:
         tasks = sorted(self.conn.hkeys(self._key(lua.RESULTS)))[:limit]
         values = self.conn.hmget(self._key(lua.RESULTS), tasks) if tasks else []
-        return [_result(t, v) for t, v in zip(tasks, values, strict=True) if v is not None]
+        return [listed(_result(t, v)) for t, v in zip(tasks, values, strict=True) if v is not None]
 
     def result(self, task: str) -> CachedResult | None:
         "The cached result of `task`, by full name or a unique suffix at a dot."
