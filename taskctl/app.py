@@ -6,7 +6,6 @@ its own Huey, so two apps in one process never see each other's jobs.
 
 from __future__ import annotations
 
-import difflib
 import importlib
 import inspect
 import os
@@ -23,7 +22,7 @@ from huey import Huey
 from huey.api import TaskWrapper
 from huey.exceptions import CancelExecution
 
-from taskctl import retention, tracking
+from taskctl import retention, signing, tracking
 from taskctl.catchup import CatchUp
 from taskctl.config import Settings, cron_problem, load_settings
 from taskctl.decorators import TaskProxy
@@ -33,6 +32,7 @@ from taskctl.engines.messages import remember
 from taskctl.engines.sqlite_store import JobStorage
 from taskctl.errors import ConfigError, TaskModuleError, UnknownTask
 from taskctl.model import State
+from taskctl.names import resolve_name
 
 
 class TaskctlHuey(Huey):
@@ -268,32 +268,19 @@ class App:
         return info.next_run(self.settings.tz, now if ran else minute - timedelta(seconds=1))
 
 
-def resolve_name(name: str, names: list[str]) -> str:
-    if name in names:
-        return name
-    matches = [full for full in names if full.endswith("." + name)]
-    if len(matches) == 1:
-        return matches[0]
-    if matches:
-        raise UnknownTask(f"task name {name!r} is ambiguous: {', '.join(matches)}; use the full name")
-    short = {full.rsplit(".", 1)[-1]: full for full in names}
-    close = difflib.get_close_matches(name, names, n=3) or [
-        short[s] for s in difflib.get_close_matches(name.rsplit(".", 1)[-1], list(short), n=3)
-    ]
-    hint = f"; did you mean {' or '.join(close)}?" if close else "; run `taskctl tasks` to list them"
-    raise UnknownTask(f"unknown task {name!r}{hint}")
-
-
 def build_app(settings: Settings, create: bool = True) -> App:
     """Import the task modules and bind them to a Huey on the configured engine.
     With `create=False` a missing SQLite database stays missing (for commands that read)."""
-    storage_class, options = store_options(settings, create)
-    with database_errors(settings):
-        huey = TaskctlHuey(settings.name, storage_class=storage_class, utc=True, **options)
-    app = App(settings, huey)
+    # The modules first: one that fails to import must not leave a new database behind.
     declarations = _import_tasks(settings)
     schedules = _config_schedules(settings, [d.name for d in declarations])
     catch_ups = {resolve_name(key, list(schedules)): value for key, value in settings.catch_up.items()}
+    storage_class, options = store_options(settings, create)
+    # Commands that only read never unpickle, so they need no key.
+    options["serializer"] = signing.serializer(settings) if create else None
+    with database_errors(settings):
+        huey = TaskctlHuey(settings.name, storage_class=storage_class, utc=True, **options)
+    app = App(settings, huey)
     if settings.retention.schedule:
         prune = retention.prune_task(app)
         declarations.append(prune)

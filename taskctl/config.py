@@ -52,6 +52,9 @@ class Settings:
     lease: float = 60.0
     poll_interval: float = 1.0
     timezone: str = "local"
+    group_readable: bool = False  # the database is made 0640 rather than 0600, for a web server's group
+    signing_key_env: str | None = None  # the variable holding the key that signs messages (never stored)
+    signing_key_file: Path | None = None  # or a file holding it (0600), made by `taskctl key create`
     schedules: dict[str, str] = field(default_factory=dict)
     catch_up: dict[str, CatchUp] = field(default_factory=dict)  # per [schedules] entry that says
     retention: Retention = field(default_factory=Retention)
@@ -145,6 +148,9 @@ def _parse(path: Path, raw: dict[str, Any]) -> Settings:
         "poll_interval",
         "timezone",
         "password_env",
+        "group_readable",
+        "signing_key_env",
+        "signing_key_file",
     }
     unknown = sorted(set(table) - known)
     if unknown:
@@ -161,6 +167,9 @@ def _parse(path: Path, raw: dict[str, Any]) -> Settings:
     url = validate_url(path, database)
     schedules, catch_up = _schedules(path, raw.get("schedules", {}))
     password_env = check.optional("password_env", str, None)
+    key_env, key_file = check.optional("signing_key_env", str, None), check.optional("signing_key_file", str, None)
+    if key_env and key_file:
+        raise ConfigError(f"{path}: [taskctl] signing_key_env and signing_key_file: set one, not both")
     if password_env and not url:
         raise ConfigError(f"{path}: [taskctl] password_env is for a redis:// database")
     settings = Settings(
@@ -177,6 +186,9 @@ def _parse(path: Path, raw: dict[str, Any]) -> Settings:
         lease=check.positive("lease", 60.0),
         poll_interval=check.positive("poll_interval", 1.0),
         timezone=timezone,
+        group_readable=check.optional("group_readable", bool, False),
+        signing_key_env=key_env or None,
+        signing_key_file=(path.parent / Path(key_file).expanduser()).resolve() if key_file else None,
         schedules=schedules,
         catch_up=catch_up,
         retention=_retention(path, raw.get("retention", {})),

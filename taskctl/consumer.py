@@ -34,6 +34,7 @@ def run_consumer(
     With `burst`, stop as soon as nothing is queued, due, retrying or running."""
     heartbeat = Heartbeat(app, workers, worker_type, catch_up=periodic and not burst)
     heartbeat.beat()  # recover what a previous consumer left behind, and catch up missed runs, before taking work
+    app.store.register_tasks(list(app.tasks))  # latest_result tells a typo from "not yet" by these
     consumer = StoppingConsumer(
         app.huey,
         grace=grace,

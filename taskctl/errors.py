@@ -29,6 +29,18 @@ class DatabaseError(TaskctlError):
     "The database file cannot be used (not SQLite, a directory, locked)"
 
 
+class NoDatabase(DatabaseError):
+    "Nothing has been written at the configured database yet"
+
+
+class ForeignDatabase(DatabaseError):
+    "The file is not a taskctl database (not SQLite, or another program's); it was left untouched"
+
+
+class SchemaOutdated(DatabaseError):
+    "An earlier release wrote the database; a command that only reads does not upgrade it"
+
+
 class JobFailed(TaskctlError):
     "A job that the user waited for did not succeed"
 

@@ -19,8 +19,9 @@ from huey.utils import Error
 from taskctl import presence
 from taskctl.app import App, TaskInfo
 from taskctl.engines.base import Record
-from taskctl.errors import JobFailed, UnknownTask, UsageError, WaitTimeout
+from taskctl.errors import JobFailed, NotPossible, UnknownTask, UsageError, WaitTimeout
 from taskctl.model import Job, Snapshot, State, Upcoming
+from taskctl.signing import BadSignature, NotPlainData
 from taskctl.stats import TaskStats, task_stats
 
 _KWARG = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=(.*)$", re.DOTALL)
@@ -130,12 +131,19 @@ def wait_for(app: App, record: Record, job_id: str, timeout: float) -> Any:
         pause = min(pause * 1.5, 0.5)
     if job.state is not State.SUCCEEDED:
         raise JobFailed(f"job {job_id} ({job.task}) {job.state}: {job.error or job.state}")
-    value = app.store.peek_result(job_id)
-    if value is not EmptyData and not isinstance(value, Error):
-        app.huey.delete(job_id)  # read once, like Huey's Result.get()
-        return value
+    # The cached JSON first: Huey's copy is a pickle (read checked, or as plain data only).
     cached = record.result(job.task) if job.task else None
-    return cached.value if cached and cached.job_id == job_id else None
+    if cached and cached.job_id == job_id:
+        app.huey.delete(job_id)  # Huey's copy is read once, like Result.get()
+        return cached.value
+    try:
+        value = app.store.peek_result(job_id)
+    except (NotPlainData, BadSignature) as exc:
+        raise NotPossible(f"job {job_id} succeeded, but its result was not loaded: {exc}") from None
+    if value is not EmptyData and not isinstance(value, Error):
+        app.huey.delete(job_id)
+        return value
+    return None
 
 
 def snapshot(app: App, record: Record, limit: int, now: float | None = None) -> Snapshot:

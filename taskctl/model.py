@@ -17,6 +17,8 @@ if TYPE_CHECKING:
     from taskctl.presence import ConsumerStatus
 
 PREVIEW_CHARS = 200
+ARGS_CHARS = 10_000  # a call's arguments kept as JSON in the record; past this, a preview
+LISTED_CHARS = 10_000  # a cached value in a listing (status, results); past this, a preview
 
 
 class State(StrEnum):
@@ -83,6 +85,9 @@ class Job:
     result_preview: str | None = None  # the value as JSON, cut at PREVIEW_CHARS
     retry_of: str | None = None
     retried_as: str | None = None
+    # Set when the record keeps only a preview of the call (args and kwargs past
+    # ARGS_CHARS as JSON); the job's message keeps them whole while it runs or waits.
+    args_preview: str | None = None
 
     @property
     def error(self) -> str | None:
@@ -98,8 +103,9 @@ class Job:
             "id": self.id,
             "task": self.task,
             "state": self.state.value,
-            "args": list(self.args),
-            "kwargs": dict(self.kwargs or {}),
+            "args": None if self.args_preview else list(self.args),
+            "kwargs": None if self.args_preview else dict(self.kwargs or {}),
+            "args_preview": self.args_preview,
             "priority": _number(self.priority),
             "eta": iso(self.eta, tz),
             "enqueued_at": iso(self.enqueued_at, tz),
@@ -167,6 +173,7 @@ class CachedResult:
     value: Any
     computed_at: float
     duration: float | None = None
+    value_preview: str | None = None  # in a listing, for a value past LISTED_CHARS (value is then None)
 
     def age(self, now: float) -> float:
         return round(now - self.computed_at, 6)
@@ -176,6 +183,7 @@ class CachedResult:
             "task": self.task,
             "job_id": self.job_id,
             "value": self.value,
+            "value_preview": self.value_preview,
             "computed_at": iso(self.computed_at, tz),
             "duration": _micro(self.duration),
         }
@@ -282,6 +290,29 @@ def to_json(value: Any) -> str:
         return json.dumps(value, default=str, ensure_ascii=False, separators=(", ", ": "))
     except (TypeError, ValueError, RecursionError):  # circular, or keys JSON cannot hold
         return json.dumps(repr(value), ensure_ascii=False)
+
+
+def call_json(args: list[Any], kwargs: dict[str, Any]) -> tuple[str, str]:
+    """A call's args and kwargs as the record keeps them: JSON; or, past ARGS_CHARS,
+    the preview of both as one JSON string in place of args (and kwargs {}), so a
+    10 MB argument is stored once, in the message, not twice."""
+    args_text, kwargs_text = to_json(args), to_json(kwargs)
+    if len(args_text) + len(kwargs_text) <= ARGS_CHARS:
+        return args_text, kwargs_text
+    return json.dumps(cut_preview(f"{args_text} {kwargs_text}" if kwargs else args_text), ensure_ascii=False), "{}"
+
+
+def cut_preview(text: str, length: int | None = None) -> str:
+    "The start of a long JSON text, marked as cut, with its whole length (`text` may be its start only)."
+    return f"{text[: PREVIEW_CHARS - 1]}… (cut: {len(text) if length is None else length:,} characters)"
+
+
+def listed(result: CachedResult) -> CachedResult:
+    "A cached result as a listing shows it: a value past LISTED_CHARS as JSON becomes its preview."
+    text = to_json(result.value)
+    if len(text) <= LISTED_CHARS:
+        return result
+    return CachedResult(result.task, result.job_id, None, result.computed_at, result.duration, cut_preview(text))
 
 
 def preview(value: Any) -> str:

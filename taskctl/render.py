@@ -75,6 +75,8 @@ def state_text(state: State | str) -> Text:
 
 
 def call_text(job: Job) -> Text:
+    if job.args_preview:
+        return plain(job.args_preview, limit=40)
     parts = [json.dumps(a, default=str, ensure_ascii=False) for a in job.args]
     parts += [f"{k}={json.dumps(v, default=str, ensure_ascii=False)}" for k, v in (job.kwargs or {}).items()]
     return plain(" ".join(parts), limit=40)
@@ -251,7 +253,7 @@ def results_table(
             short_time(result.computed_at, tz),
             human_duration(result.age(now)),
             human_duration(result.duration),
-            plain(json.dumps(result.value, default=str, ensure_ascii=False), limit=60),
+            plain(result.value_preview or json.dumps(result.value, default=str, ensure_ascii=False), limit=60),
         )
     _more(table, len(results), total)
     return _fit(table, width)
@@ -388,8 +390,14 @@ def job_detail(
         ("id", Text(job.id)),
         ("task", Text(literal(job.task or "?"))),
         ("state", state_text(job.state)),
-        ("args", _json_text(list(job.args), compact_up_to=80)),
-        ("kwargs", _json_text(job.kwargs or {}, compact_up_to=80)),
+        *(
+            [("call", Text(literal(job.args_preview)))]
+            if job.args_preview
+            else [
+                ("args", _json_text(list(job.args), compact_up_to=80)),
+                ("kwargs", _json_text(job.kwargs or {}, compact_up_to=80)),
+            ]
+        ),
         ("priority", str(job.to_json()["priority"])),
         ("runs at", iso(job.eta, tz) if job.state.waiting else None),
         ("enqueued", iso(job.enqueued_at, tz)),

@@ -8,6 +8,7 @@ from taskctl.app import App
 from taskctl.engines.base import Record
 from taskctl.errors import UnknownJob, UnknownTask
 from taskctl.model import Job, State
+from taskctl.signing import BadSignature, NotPlainData
 
 MIN_PREFIX = 4
 
@@ -75,7 +76,12 @@ def retry_job(app: App, record: Record, job: Job) -> Outcome:
         info = app.resolve(job.task or "")
     except UnknownTask:
         return Outcome(False, f"{label}: task {job.task} is not registered; check [taskctl] modules")
-    message = app.store.message(job.id)
+    try:
+        message = app.store.message(job.id)
+    except (NotPlainData, BadSignature) as exc:
+        return Outcome(False, f"{label}: its kept message was not retried: {exc}")
+    if message is None and job.args_preview:
+        return Outcome(False, f"{label}: its message is gone and the record kept only a preview of its arguments")
     # The stored message has the exact arguments; jobs that failed before they
     # were kept have only their JSON copy.
     args = tuple(message.args) if message else tuple(job.args)

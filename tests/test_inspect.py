@@ -123,7 +123,7 @@ def test_results_list_and_one_value_in_full(project, ran):
     project.burst()
     listing = json.loads(project.ok("results", "--json"))
     assert {r["task"].rsplit(".", 1)[1] for r in listing["results"]} == {"add", "echo", "flaky"}
-    assert set(listing["results"][0]) == {"task", "job_id", "value", "computed_at", "duration", "age"}
+    assert set(listing["results"][0]) == {"task", "job_id", "value", "value_preview", "computed_at", "duration", "age"}
     assert "…" in project.ok("results")  # cut in the table
     whole = project.ok("results", "echo")
     assert "x" * 300 in whole and '"items": [' in whole  # whole, pretty-printed
@@ -259,12 +259,13 @@ def test_an_empty_task_name_or_a_huge_limit_is_refused(project):
 JOB_KEYS = {
     "id", "task", "state", "args", "kwargs", "priority", "eta", "enqueued_at", "started_at", "finished_at",
     "duration", "attempts", "worker", "error", "error_type", "traceback", "result_preview", "retry_of", "retried_as",
+    "args_preview",
 }  # fmt: skip
 ATTEMPT_KEYS = {
     "attempt", "started_at", "finished_at", "duration", "worker", "outcome", "error", "error_type",
     "error_message", "traceback",
 }  # fmt: skip
-RESULT_KEYS = {"task", "job_id", "value", "computed_at", "duration", "age"}
+RESULT_KEYS = {"task", "job_id", "value", "value_preview", "computed_at", "duration", "age"}
 STATS_KEYS = {
     "task", "runs", "failures", "failure_rate", "p50", "p95", "max", "last_run", "last_outcome",
     "runs_by_bucket", "failures_by_bucket",

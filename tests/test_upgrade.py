@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import json
 import shutil
+import sqlite3
 import textwrap
 from pathlib import Path
 
 import pytest
 
+from taskctl.engines.sqlite_schema import APPLICATION_ID
 from tests.conftest import Project
 
 DATA = Path(__file__).parent / "data"
@@ -40,7 +42,28 @@ def legacy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Project:
     return project
 
 
+READING = (["status"], ["show", FAILED[:8]], ["history"], ["results"], ["stats"], ["tasks"])
+
+
+def test_reading_commands_do_not_upgrade_an_old_database_but_say_what_does(legacy: Project) -> None:
+    before = legacy.database.read_bytes()
+    for args in READING:
+        result = legacy.cli(*args)
+        assert result.exit_code == 1, args
+        assert "written by an earlier taskctl" in result.stderr and "taskctl upgrade" in result.stderr, args
+        assert "Traceback" not in result.stderr
+    assert legacy.database.read_bytes() == before
+    assert sorted(p.name for p in legacy.root.glob("taskctl.db*")) == ["taskctl.db"]  # no -wal, no -shm
+    upgraded = legacy.ok("upgrade")
+    assert upgraded.startswith("upgraded") and "m006_consumers_and_meta" in upgraded
+    assert legacy.ok("upgrade").strip().endswith("is up to date")
+    conn = sqlite3.connect(legacy.database)
+    assert conn.execute("PRAGMA application_id").fetchone()[0] == APPLICATION_ID
+    conn.close()
+
+
 def test_an_old_database_reads_as_before(legacy: Project) -> None:
+    legacy.ok("upgrade")
     status = legacy.status()
     assert status["counts"]["queued"] == 2 and status["counts"]["scheduled"] == 1
     assert status["counts"]["succeeded"] == 2 and status["counts"]["failed"] == 1

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from taskctl.cli import consumer, inspect, jobs, move, service, steer, tasks, workers
+from taskctl.cli import consumer, inspect, jobs, keys, move, service, steer, tasks, upgrade, workers
 from taskctl.cli.state import Session
 from taskctl.engines import database_errors
 from taskctl.errors import TaskctlError
@@ -103,6 +103,8 @@ app.command("purge")(steer.purge)
 app.command("move")(move.move)
 app.command("workers")(workers.workers)
 app.add_typer(service.app, name="service")
+app.command("upgrade")(upgrade.upgrade)
+app.add_typer(keys.app, name="key")
 
 
 def main() -> None:

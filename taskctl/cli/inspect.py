@@ -113,7 +113,7 @@ def results(
         )
         return
     name = jobs.task_name(obj.reader, record, task)
-    result = next((r for r in record.results() if r.task == name), None)
+    result = record.result(name) if name else None  # whole: not the listing's preview
     if result is None:
         raise TaskctlError(
             f"no cached result for {name} yet: it has not succeeded; see `taskctl history --task {task}`"

@@ -76,6 +76,7 @@ def enqueue(
     obj = state(ctx)
     eta = parse_at(at, obj.settings.tz) if at is not None else None
     args, kwargs = jobs.parse_call(params or [])
+    jobs.check_call(obj.checker.resolve(task), args, kwargs)  # a typo must not leave a new database behind
     info = obj.app.resolve(task)
     job_id = jobs.enqueue(info, args, kwargs, eta=eta, delay=seconds, priority=priority)
     if not wait:

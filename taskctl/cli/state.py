@@ -16,7 +16,7 @@ from rich.console import Console, RenderableType
 
 from taskctl.app import App, build_app
 from taskctl.config import Settings, load_settings
-from taskctl.engines import open_record
+from taskctl.engines import open_record, require_database
 from taskctl.engines.base import Record
 from taskctl.errors import DatabaseError, UsageError
 from taskctl.model import FINAL, State, dumps
@@ -50,7 +50,14 @@ class Session:
     @cached_property
     def writer(self) -> App:
         "The app for commands that change existing jobs: with no database there are none, and none is made."
-        self.record  # noqa: B018 - raises when there is no database
+        require_database(self.settings)
+        return self.app
+
+    @property
+    def checker(self) -> App:
+        "The app to check a command against before it writes: with no database yet, one that makes none."
+        if self.settings.engine == "sqlite" and not self.settings.database.exists():
+            return self.reader
         return self.app
 
     @cached_property
@@ -64,7 +71,7 @@ class Session:
     def record(self) -> Record:
         "The read side; raises when there is no database yet."
         if self.settings.engine == "sqlite" and self.settings.database.exists():
-            self.reader  # noqa: B018 - opening the app migrates the schema before any query
+            self.reader  # noqa: B018 - refuses a schema that only a command that writes may upgrade
         return open_record(self.settings)
 
 

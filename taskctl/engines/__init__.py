@@ -16,11 +16,15 @@ from typing import Any
 
 from taskctl.config import Settings
 from taskctl.engines.base import Record
-from taskctl.errors import DatabaseError
+from taskctl.engines.sqlite_schema import DatabaseFile, inspect_file
+from taskctl.errors import DatabaseError, ForeignDatabase, NoDatabase, SchemaOutdated
+from taskctl.private_files import GROUP_READABLE, PRIVATE
 
 
 def store_options(settings: Settings, create: bool = True) -> tuple[type, dict[str, Any]]:
-    "The Huey storage class of the configured engine, and its arguments."
+    """The Huey storage class of the configured engine, and its arguments. With
+    `create=False` (commands that only read) nothing is written: a missing SQLite
+    database stays missing, and one of an older schema is refused, not upgraded."""
     if settings.engine == "redis":
         from taskctl.engines.redis_store import RedisJobStorage
 
@@ -28,20 +32,25 @@ def store_options(settings: Settings, create: bool = True) -> tuple[type, dict[s
     from taskctl.engines.sqlite_store import JobStorage
 
     path = settings.database
-    check_sqlite_file(path)
-    exists = path.exists()
-    if not exists and create:
+    found = check_sqlite_file(path)
+    if found is None and create:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise DatabaseError(f"cannot create the folder for database {path}: {exc}") from None
+    if not create and found is not None and found.pending:
+        raise SchemaOutdated(
+            f"database {path} was written by an earlier taskctl (its schema lacks {found.pending[0]}); "
+            "commands that only read never change it: run `taskctl upgrade` (or start `taskctl run-consumer`) first"
+        )
     return JobStorage, {
         "filename": str(path),
         "timeout": settings.busy_timeout,
         "synchronous": settings.synchronous,
         "lease": settings.lease,
         "read_timeout": settings.poll_interval,  # the longest an idle worker waits before looking again
-        "create_tables": exists or create,  # no file is made until something is written
+        "file_mode": GROUP_READABLE if settings.group_readable else PRIVATE,
+        "create_tables": create,  # no file is made, and no schema changed, until something is written
     }
 
 
@@ -53,14 +62,21 @@ def open_record(settings: Settings, read_only: bool = False) -> Record:
         return RedisRecord(settings.url or "", settings.name, password=redis_password(settings))
     from taskctl.engines.sqlite_record import SqliteRecord
 
-    path = settings.database
-    if not path.exists():
-        raise DatabaseError(
-            f"no database at {path} yet: nothing has been queued there; "
+    require_database(settings)
+    with database_errors(settings):
+        return SqliteRecord(settings.database, settings.name, settings.busy_timeout, read_only=read_only)
+
+
+def require_database(settings: Settings) -> None:
+    "Raises NoDatabase when nothing has been written at the configured SQLite database yet."
+    if settings.engine != "sqlite":
+        return
+    found = check_sqlite_file(settings.database)
+    if found is None or found.kind == "empty":
+        raise NoDatabase(
+            f"no database at {settings.database} yet: nothing has been queued there; "
             "start `taskctl run-consumer` or queue a job, or fix [taskctl] database if it is a typo"
         )
-    with database_errors(settings):
-        return SqliteRecord(path, settings.name, settings.busy_timeout, read_only=read_only)
 
 
 def redis_password(settings: Settings) -> str | None:
@@ -107,30 +123,31 @@ def sqlite_error(path: Path, exc: sqlite3.Error, busy_timeout: float) -> Databas
             "retry when it is done, or raise [taskctl] busy_timeout"
         )
     if "not a database" in text or "malformed" in text:
-        return DatabaseError(
+        return ForeignDatabase(
             f"{path} is not a SQLite database (left untouched); "
             "point [taskctl] database at a new file or a taskctl database"
         )
     return DatabaseError(f"cannot open database {path}: {text}")
 
 
-def check_sqlite_file(path: Path) -> None:
-    "A directory, or another program's SQLite database: taskctl must not add its tables to it."
+def check_sqlite_file(path: Path) -> DatabaseFile | None:
+    """What the SQLite file at `path` holds (None: no file yet), read without a write.
+    A directory, a file that is not SQLite, or another program's database is refused:
+    taskctl must not add its tables to it."""
     if path.is_dir():
         raise DatabaseError(f"database {path} is a directory; set [taskctl] database to a file path")
-    if not path.exists():
-        return
     try:
-        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
-        try:
-            tables = {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        finally:
-            conn.close()
+        found = inspect_file(path)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise DatabaseError(f"cannot read database {path}: {exc}") from None
     except sqlite3.Error as exc:
         raise sqlite_error(path, exc, 0) from None
-    if tables and not tables & {"taskctl_jobs", "task", "kv", "schedule"}:
-        shown = ", ".join(sorted(tables)[:5])
-        raise DatabaseError(
+    if found.kind == "foreign":
+        shown = ", ".join(found.tables[:5]) or "no tables"
+        raise ForeignDatabase(
             f"{path} is another program's SQLite database (tables: {shown}); left untouched; "
             "point [taskctl] database at a file of its own"
         )
+    return found

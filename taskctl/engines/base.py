@@ -58,11 +58,12 @@ def shown_state(state: str) -> State:
 def job_from_fields(row: Mapping[str, Any] | sqlite3.Row) -> Job:
     "A job from its record, a SQLite row or a Redis hash (whose values are text): every field by its column name."
     worker = f"{row['worker_host']}:{row['worker_pid']}/{row['worker_thread']}" if row["worker_host"] else None
+    args = _loads(row["args"], [])  # a list, or a string: the preview of a call too long to keep as JSON
     return Job(
         id=row["id"],
         task=row["task"],
         state=shown_state(row["state"]),
-        args=tuple(_loads(row["args"], [])),
+        args=tuple(args) if isinstance(args, list) else (),
         kwargs=_loads(row["kwargs"], {}),
         priority=float(row["priority"] or 0),
         eta=_number(row["eta"]),
@@ -78,6 +79,7 @@ def job_from_fields(row: Mapping[str, Any] | sqlite3.Row) -> Job:
         result_preview=row["result_preview"],
         retry_of=row["retry_of"],
         retried_as=row["retried_as"],
+        args_preview=args if isinstance(args, str) else None,
     )
 
 
@@ -197,6 +199,7 @@ class Store(Protocol):
 
     # Called by the consumer's heartbeat.
     def beat(self, me: Consumer, forget_before: float) -> None: ...
+    def register_tasks(self, names: list[str]) -> None: ...
     def leave(self) -> None: ...
     def consumers(self, alive_since: float) -> list[Consumer]: ...
     def renew_leases(self, pids: list[int]) -> int: ...
@@ -239,3 +242,4 @@ class Record(Protocol):
     def results(self, limit: int | None = None) -> list[CachedResult]: ...
     def result(self, task: str) -> CachedResult | None: ...
     def consumers(self) -> list[Consumer]: ...
+    def known_tasks(self) -> list[str]: ...

@@ -11,7 +11,8 @@ from huey.registry import Message
 from huey.serializer import Serializer
 
 from taskctl.engines.base import hostname
-from taskctl.model import to_json
+from taskctl.model import call_json
+from taskctl.signing import load_trusted
 from taskctl.times import to_epoch
 
 
@@ -42,6 +43,13 @@ def message_of(serializer: Serializer, data: bytes) -> Message | None:
     return message if isinstance(message, Message) else None
 
 
+def trusted_message(serializer: Serializer, data: bytes) -> Message | None:
+    """The message of a job, for a command (`retry`): checked against the signing key,
+    or loaded as plain data only (signing.load_trusted raises otherwise)."""
+    message = load_trusted(serializer, bytes(data))
+    return message if isinstance(message, Message) else None
+
+
 class Described(NamedTuple):
     "What the record keeps of a message: its id and task, args and kwargs as JSON, retries, eta."
 
@@ -57,7 +65,7 @@ def describe(message: Message | None) -> Described:
     "A message as both engines record it; bytes that are not one get a new id and nothing else."
     if message is None:
         return Described(uuid.uuid4().hex, None, None, None, 0, None)
-    args, kwargs = to_json(as_list(message.args)), to_json(message.kwargs or {})
+    args, kwargs = call_json(as_list(message.args), message.kwargs or {})
     eta = to_epoch(message.eta) if message.eta is not None else None
     return Described(message.id, message.name, args, kwargs, message.retries or 0, eta)
 

@@ -18,7 +18,7 @@ from redis import Redis
 
 from taskctl.engines import redis_scripts as lua
 from taskctl.engines.base import Consumer, job_from_fields, shown_state
-from taskctl.model import RAN, Attempt, CachedResult, Job, Outcome, Run, State
+from taskctl.model import RAN, Attempt, CachedResult, Job, Outcome, Run, State, listed
 
 _JOB_FIELDS = (
     "id", "task", "state", "args", "kwargs", "priority", "eta", "enqueued_at", "started_at", "finished_at",
@@ -143,7 +143,7 @@ class RedisRecord:
     def results(self, limit: int | None = None) -> list[CachedResult]:
         tasks = sorted(self.conn.hkeys(self._key(lua.RESULTS)))[:limit]
         values = self.conn.hmget(self._key(lua.RESULTS), tasks) if tasks else []
-        return [_result(t, v) for t, v in zip(tasks, values, strict=True) if v is not None]
+        return [listed(_result(t, v)) for t, v in zip(tasks, values, strict=True) if v is not None]
 
     def result(self, task: str) -> CachedResult | None:
         "The cached result of `task`, by full name or a unique suffix at a dot."
@@ -155,6 +155,12 @@ class RedisRecord:
                 return None
             task, value = matches[0], self.conn.hget(key, matches[0])
         return None if value is None else _result(task, value)
+
+    def known_tasks(self) -> list[str]:
+        "The tasks consumers registered, those with jobs, and those with a cached result."
+        names = set(self.conn.smembers(self._key(lua.KNOWN_TASKS)))
+        names.update(self.conn.hkeys(self._key(lua.TASKS)), self.conn.hkeys(self._key(lua.RESULTS)))
+        return sorted(names)
 
     def close(self) -> None:
         self.conn.close()

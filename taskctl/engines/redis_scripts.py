@@ -22,6 +22,7 @@ import hashlib
 QUEUE, SCHEDULE, LEASES = "queue", "schedule", "leases"
 FINISHED, RETRYABLE, IDS, COUNTS = "finished", "retryable", "ids", "counts"
 TASKS, HISTORY, SEQ, WAKE = "tasks", "history", "seq", "wake"
+KNOWN_TASKS = "known_tasks"  # a set: the tasks consumers serve, for latest_result
 RESULTS, HUEY_KV, HUEY_COUNTERS, CONSUMERS = "results", "huey:kv", "huey:counters", "consumers"
 WAKE_MARKERS = 100  # markers kept when the wake list is trimmed (past twice this many)
 
@@ -379,13 +380,14 @@ update(id, {state = 'scheduled', attempts = math.max(tonumber(j.attempts) - 1, 0
 return 1
 """
 
-# ARGV: id, now, message. A claimed message this consumer cannot run (its task is unknown here).
+# ARGV: id, now, message, host, pid, thread, error type. A claimed message this consumer
+# cannot run (its task is unknown here, or its bytes do not load).
 UNDELIVERABLE = """
 local id, now = ARGV[1], ARGV[2]
 local j = fields(id)
 if not mine(j, ARGV[4], ARGV[5], ARGV[6]) then return 0 end
-end_attempt(id, j, 'failed', now, 'UnknownTask', ARGV[3])
-update(id, {state = 'failed', lease_until = false, finished_at = now, error_type = 'UnknownTask',
+end_attempt(id, j, 'failed', now, ARGV[7], ARGV[3])
+update(id, {state = 'failed', lease_until = false, finished_at = now, error_type = ARGV[7],
             error_message = ARGV[3]}, false, j)
 return 1
 """

@@ -63,9 +63,10 @@ from redis import ConnectionPool, Redis, RedisError, ResponseError
 from taskctl.engines import redis_prune
 from taskctl.engines import redis_scripts as lua
 from taskctl.engines.base import DUE, Consumer, HueyWrites, Progress, Selection, hostname, periodic_slot, shown_state
-from taskctl.engines.messages import describe, message_of, pid_alive, worker
+from taskctl.engines.messages import describe, message_of, pid_alive, trusted_message, worker
 from taskctl.engines.redis_record import consumer_entry, consumer_from_entry
 from taskctl.model import State, preview, to_json
+from taskctl.signing import load_trusted
 from taskctl.times import to_epoch
 
 logger = logging.getLogger("taskctl.engines.redis")
@@ -159,6 +160,7 @@ class RedisJobStorage(BaseStorage):
             self._claimed.absent = None
             return None
         data, job_id, task, revoked, task_revoked = claimed
+        self._claimed.id = job_id.decode()  # for a message that does not load: its id is inside
         # Huey asks for these flags next (is_revoked), before it runs the job: read in the
         # claim, their absence saves it a round trip (a revoke after the claim is one while
         # it runs). A flag found is read again: a restore since then must count, as in Huey.
@@ -268,11 +270,14 @@ class RedisJobStorage(BaseStorage):
         self._run("unclaim", job_id, *worker())
 
     def record_undeliverable(self, data: bytes, exc: Exception) -> None:
-        "A claimed message this consumer cannot run (its task is not registered here)."
+        """A claimed message this consumer cannot run: its task is not registered here,
+        or its bytes do not load (a bad signature). It fails at once, with the reason."""
         message = self._message(data)
         if message is not None:
             error = f"{message.name} is not a task of this consumer ({exc}); check [taskctl] modules"
-            self._run("undeliverable", message.id, time.time(), error, *worker())
+            self._run("undeliverable", message.id, time.time(), error, *worker(), "UnknownTask")
+        elif (claimed := getattr(self._claimed, "id", None)) is not None:
+            self._run("undeliverable", claimed, time.time(), str(exc), *worker(), type(exc).__name__)
 
     def requeue_interrupted(self, job_id: str) -> None:
         "The consumer stopped mid-run: the job goes back to the queue to run again."
@@ -284,6 +289,11 @@ class RedisJobStorage(BaseStorage):
         "This consumer is alive (a hash of consumers, each with its last beat); long-dead ones are forgotten."
         self.conn.hset(self._key(lua.CONSUMERS), self.owner, consumer_entry(me))
         self.consumers(forget_before)
+
+    def register_tasks(self, names: list[str]) -> None:
+        "The tasks a consumer serves, kept (with those of earlier ones) for readers that import no task module."
+        if names:
+            self.conn.sadd(self._key(lua.KNOWN_TASKS), *names)
 
     def leave(self) -> None:
         self.conn.hdel(self._key(lua.CONSUMERS), self.owner)
@@ -403,12 +413,12 @@ class RedisJobStorage(BaseStorage):
     def message(self, job_id: str) -> Message | None:
         "The job's Huey message while it is kept (queued, scheduled, running, failed)."
         data = self.conn.hget(self._job_key(job_id), "data")
-        return self._message(data) if data is not None else None
+        return trusted_message(self.serializer, data) if data is not None else None
 
     def peek_result(self, job_id: str) -> Any:
         "Huey's stored return value for a job, left in place; EmptyData if none."
         data = self.peek_data(job_id)
-        return data if data is EmptyData else self.serializer.deserialize(data)
+        return data if data is EmptyData else load_trusted(self.serializer, data)
 
     def slot_taken(self, task: str, at: float) -> bool:
         "Has the periodic run of `task` for the minute `at` been queued?"

@@ -3,6 +3,7 @@ whether the database was moved, and the export that `taskctl move` copies."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterable
 from typing import Any
@@ -28,6 +29,14 @@ class SqliteAdmin:
                 (self.owner, self.name, me.host, me.pid, me.started_at, me.beat_at, me.about()),
             )
             curs.execute("DELETE FROM taskctl_consumers WHERE queue = ? AND beat_at < ?", (self.name, forget_before))
+
+    def register_tasks(self, names: list[str]) -> None:
+        "The tasks a consumer serves, kept (with those of earlier ones) for readers that import no task module."
+        key = f"tasks/{self.name}"
+        with self.db(commit=True) as curs:
+            row = curs.execute("SELECT value FROM taskctl_meta WHERE key = ?", (key,)).fetchone()
+            known = sorted(set(json.loads(row[0]) if row else ()) | set(names))
+            curs.execute("INSERT OR REPLACE INTO taskctl_meta (key, value) VALUES (?, ?)", (key, json.dumps(known)))
 
     def leave(self) -> None:
         self.sql("DELETE FROM taskctl_consumers WHERE owner = ?", (self.owner,), commit=True)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from taskctl.engines.base import Consumer, job_from_fields, shown_state
-from taskctl.model import Attempt, CachedResult, Job, Outcome, Run, State
+from taskctl.model import LISTED_CHARS, Attempt, CachedResult, Job, Outcome, Run, State, cut_preview
 
 _JOB_COLUMNS = (
     "id, task, state, args, kwargs, priority, eta, enqueued_at, started_at, finished_at, "
@@ -128,11 +128,14 @@ class SqliteRecord:
         return rows[0]["finished_at"] if rows else None
 
     def results(self, limit: int | None = None) -> list[CachedResult]:
+        "Every task's cached result, for a listing: a value past LISTED_CHARS as its preview, never parsed."
         rows = self._rows(
-            f"SELECT {_RESULT_COLUMNS} FROM taskctl_results WHERE queue = ? ORDER BY task LIMIT ?",
-            (self.queue, -1 if limit is None else limit),
+            "SELECT task, job_id, CASE WHEN length(value) <= ?1 THEN value END AS value, computed_at, duration, "
+            "CASE WHEN length(value) > ?1 THEN substr(value, 1, 200) END AS head, length(value) AS chars "
+            "FROM taskctl_results WHERE queue = ?2 ORDER BY task LIMIT ?3",
+            (LISTED_CHARS, self.queue, -1 if limit is None else limit),
         )
-        return [_result(row) for row in rows]
+        return [_result(row) if row["head"] is None else _listed(row) for row in rows]
 
     def result(self, task: str) -> CachedResult | None:
         "The cached result of `task`, by full name or a unique suffix."
@@ -144,6 +147,15 @@ class SqliteRecord:
         if not rows or (len(rows) > 1 and rows[0]["task"] != task):
             return None
         return _result(rows[0])
+
+    def known_tasks(self) -> list[str]:
+        "The tasks consumers registered, and those with a cached result."
+        names = {row["task"] for row in self._rows("SELECT task FROM taskctl_results WHERE queue = ?", (self.queue,))}
+        try:
+            rows = self._rows("SELECT value FROM taskctl_meta WHERE key = ?", (f"tasks/{self.queue}",))
+        except sqlite3.OperationalError:  # a database of a release before taskctl_meta
+            rows = []
+        return sorted(names.union(*(json.loads(row["value"]) for row in rows)))
 
     def close(self) -> None:
         self.conn.close()
@@ -158,6 +170,11 @@ class SqliteRecord:
 
 def _result(row: sqlite3.Row) -> CachedResult:
     return CachedResult(row["task"], row["job_id"], json.loads(row["value"]), row["computed_at"], row["duration"])
+
+
+def _listed(row: sqlite3.Row) -> CachedResult:
+    preview = cut_preview(row["head"], row["chars"])
+    return CachedResult(row["task"], row["job_id"], None, row["computed_at"], row["duration"], value_preview=preview)
 
 
 def _escape_like(text: str) -> str:

@@ -24,6 +24,7 @@ import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from huey.constants import EmptyData
@@ -33,11 +34,13 @@ from huey.storage import SqliteStorage
 
 from taskctl.engines import sqlite_prune
 from taskctl.engines.base import DUE, HueyWrites, Progress, Selection, hostname, periodic_slot
-from taskctl.engines.messages import describe, message_of, pid_alive, worker
+from taskctl.engines.messages import describe, message_of, pid_alive, trusted_message, worker
 from taskctl.engines.sqlite_admin import SqliteAdmin
 from taskctl.engines.sqlite_schema import migrate
 from taskctl.engines.sqlite_watch import CommitWatch
 from taskctl.model import Outcome, State, preview, to_json
+from taskctl.private_files import PRIVATE, create_file
+from taskctl.signing import load_trusted
 from taskctl.times import to_epoch
 
 # A job still running under this thread's claim: an outcome arriving after the
@@ -97,11 +100,13 @@ class JobStorage(SqliteAdmin, SqliteStorage):
         lease: float = 60.0,
         read_timeout: float = 1.0,
         blocking: bool = True,
+        file_mode: int = PRIVATE,
         **kwargs: Any,
     ) -> None:
         self.serializer = serializer or Serializer()
         self.blocking = blocking
         self.synchronous = synchronous
+        self.file_mode = file_mode
         self.lease = lease
         self.read_timeout = read_timeout
         self._commits = CommitWatch(filename)
@@ -115,6 +120,8 @@ class JobStorage(SqliteAdmin, SqliteStorage):
         _fork_safety(self)
 
     def _create_connection(self) -> sqlite3.Connection:
+        if self.filename != ":memory:" and not self._conn_kwargs.get("uri"):
+            create_file(Path(self.filename), self.file_mode)  # before SQLite makes it, with the umask's mode
         conn = super()._create_connection()
         # Huey leaves SQLite at FULL; in WAL mode NORMAL is still crash-safe
         # (only the last commits can be lost on power failure) and 3-5x faster.
@@ -122,9 +129,12 @@ class JobStorage(SqliteAdmin, SqliteStorage):
         return conn
 
     def initialize_schema(self) -> None:
-        super().initialize_schema()
+        self.upgrade()
+
+    def upgrade(self) -> list[str]:
+        "Make the database taskctl's and bring its schema up to date; the steps applied."
         with self.lock:
-            migrate(self.conn)
+            return migrate(self.conn, self.ddl)
 
     # -- the queue and the schedule, as Huey calls them -------------------
 
@@ -308,20 +318,26 @@ class JobStorage(SqliteAdmin, SqliteStorage):
                 _drop_open_attempt(curs, job_id)
 
     def record_undeliverable(self, data: bytes, exc: Exception) -> None:
-        "A claimed message this consumer cannot run (its task is not registered here)."
+        """A claimed message this consumer cannot run: its task is not registered here,
+        or its bytes do not load (a bad signature). It fails at once, with the reason."""
         message = self._message(data)
-        if message is None:
-            return
-        error = f"{message.name} is not a task of this consumer ({exc}); check [taskctl] modules"
+        if message is None:  # this worker's one claim is the row that holds these bytes
+            error, where, key = (type(exc).__name__, str(exc)), "data = ?", self.to_blob(data)
+        else:
+            why = f"{message.name} is not a task of this consumer ({exc}); check [taskctl] modules"
+            error, where, key = ("UnknownTask", why), "id = ?", message.id
         now = time.time()
         with self.db(commit=True) as curs:
+            row = curs.execute(f"SELECT id FROM taskctl_jobs WHERE {where} AND {_MINE}", (key, *Worker.current().key))
+            job_id = next(iter(row.fetchone() or ()), None)
+            if job_id is None:
+                return
             curs.execute(
                 "UPDATE taskctl_jobs SET state = 'failed', lease_until = NULL, finished_at = ?, "
-                f"error_type = 'UnknownTask', error_message = ? WHERE id = ? AND {_MINE}",
-                (now, error, message.id, *Worker.current().key),
+                "error_type = ?, error_message = ? WHERE id = ?",
+                (now, *error, job_id),
             )
-            if curs.rowcount:
-                _end_attempt(curs, message.id, Outcome.FAILED, now, ("UnknownTask", error, None))
+            _end_attempt(curs, job_id, Outcome.FAILED, now, (*error, None))
 
     def requeue_interrupted(self, job_id: str) -> None:
         "The consumer stopped mid-run: the job goes back to the queue to run again."
@@ -453,9 +469,9 @@ class JobStorage(SqliteAdmin, SqliteStorage):
     # -- reads that need the message or Huey's own tables -------------------
 
     def message(self, job_id: str) -> Message | None:
-        "The job's Huey message while it is kept (queued, scheduled, running, failed)."
+        "The job's Huey message while it is kept (queued, scheduled, running, failed), signed or plain data."
         rows = self.sql("SELECT data FROM taskctl_jobs WHERE id = ?", (job_id,), results=True)
-        return self._message(rows[0][0]) if rows and rows[0][0] is not None else None
+        return trusted_message(self.serializer, rows[0][0]) if rows and rows[0][0] is not None else None
 
     def slot_taken(self, task: str, at: float) -> bool:
         "Has the periodic run of `task` for the minute `at` been queued?"
@@ -471,7 +487,7 @@ class JobStorage(SqliteAdmin, SqliteStorage):
     def peek_result(self, job_id: str) -> Any:
         "Huey's stored return value for a job, left in place; EmptyData if none."
         data = self.peek_data(job_id)
-        return data if data is EmptyData else self.serializer.deserialize(data)
+        return data if data is EmptyData else load_trusted(self.serializer, data)
 
     # -- helpers ------------------------------------------------------------
 

@@ -1,0 +1,32 @@
+"""`taskctl key create`: the key that signs messages, in a file only its owner reads."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from taskctl.cli.state import state
+from taskctl.signing import create_key
+
+app = typer.Typer(
+    help="The key that signs messages (see the README's Signing).", no_args_is_help=True, rich_markup_mode=None
+)
+
+
+@app.command("create")
+def create(
+    ctx: typer.Context,
+    path: Annotated[
+        Path | None,
+        typer.Argument(help="Where to write it. Default: [taskctl] signing_key_file, else taskctl.key by the config."),
+    ] = None,
+) -> None:
+    """Write a new random signing key to a 0600 file (never over an existing one)."""
+    settings = state(ctx).settings
+    target = (path or settings.signing_key_file or settings.root / "taskctl.key").resolve()
+    create_key(target)
+    typer.echo(f"created {target}")
+    if settings.signing_key_file != target:
+        typer.echo(f'sign messages with it: set [taskctl] signing_key_file = "{target}" in {settings.path}', err=True)
