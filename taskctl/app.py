@@ -24,6 +24,7 @@ from huey.api import TaskWrapper
 from huey.exceptions import CancelExecution
 
 from taskctl import retention, tracking
+from taskctl.children import ChildSafeConsumer
 from taskctl.config import Settings, cron_problem, load_settings
 from taskctl.decorators import TaskProxy
 from taskctl.engines import database_errors, open_record, store_options
@@ -52,6 +53,9 @@ class TaskctlHuey(Huey):
     @property
     def store(self) -> Store:
         return self.storage
+
+    def create_consumer(self, **options: Any) -> ChildSafeConsumer:
+        return ChildSafeConsumer(self, **options)
 
     def busy(self) -> bool:
         "Is this process executing a job (from its start to its last hook)?"

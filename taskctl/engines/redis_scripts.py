@@ -344,6 +344,39 @@ end
 return 1
 """
 
+# ARGV: id, host, pid, thread, now, outcome (succeeded or failed), error type, message,
+# traceback, preview, the cached result's JSON up to "value". An outcome reported after the
+# job was recovered as lost (its lease ran out while it still ran) ends that worker's lost
+# attempt. A job failed as WorkerLost and not run since did succeed: it says so (1).
+LATE = """
+local id, now = ARGV[1], ARGV[5]
+local j = fields(id, {'error_type'})
+local worker = ARGV[2] .. ':' .. ARGV[3] .. '/' .. ARGV[4]
+local n = tonumber(j.attempts or '0')
+while n > 0 do
+  local v = redis.call('HMGET', attempts_key(id), n .. ':worker', n .. ':outcome')
+  if v[1] == worker and v[2] == 'lost' then break end
+  n = n - 1
+end
+if n == 0 then return 0 end
+local promote = ARGV[6] == 'succeeded' and j.state == 'failed' and j.error_type == 'WorkerLost'
+  and tonumber(j.attempts) == n
+local started = tonumber(redis.call('HGET', attempts_key(id), n .. ':started_at') or '')
+write(attempts_key(id), {[n .. ':outcome'] = ARGV[6], [n .. ':finished_at'] = now,
+  [n .. ':duration'] = started and fmt(tonumber(now) - started) or false,
+  [n .. ':error_type'] = not promote and opt(ARGV[7]), [n .. ':error_message'] = not promote and opt(ARGV[8]),
+  [n .. ':traceback'] = opt(ARGV[9])})
+if not promote then return 0 end
+local took = duration(j, now)
+update(id, {state = 'succeeded', data = false, finished_at = now, duration = took, result_preview = ARGV[10],
+            error_type = false, error_message = false, traceback = false}, false, j)
+if j.task then
+  redis.call('HSET', P .. 'results', j.task,
+             ARGV[11] .. ', "computed_at": ' .. now .. ', "duration": ' .. (took or 'null') .. '}')
+end
+return 1
+"""
+
 # ARGV: id, state (revoked or expired), now. Taken from the queue but never run: not an attempt.
 SKIP = """
 local id = ARGV[1]
@@ -535,6 +568,7 @@ SCRIPTS = {
     "succeed": SUCCEED,
     "fail": FAIL,
     "skip": SKIP,
+    "late": LATE,
     "unclaim": UNCLAIM,
     "undeliverable": UNDELIVERABLE,
     "interrupt": INTERRUPT,

@@ -71,6 +71,8 @@ from taskctl.times import to_epoch
 
 logger = logging.getLogger("taskctl.engines.redis")
 
+# An outcome reported after its job was recovered as lost: kept on the worker's attempt.
+LATE = ("LateOutcome", "the worker finished after its job was recovered as lost", "")
 SLOT_MEMORY = 2 * 86400  # seconds a periodic slot is remembered: it only guards its own minute
 BATCH = 500  # jobs per script call of a read_schedule or a purge: no call blocks Redis for long
 
@@ -239,12 +241,16 @@ class RedisJobStorage(BaseStorage):
 
     def record_success(self, job_id: str, value: Any) -> None:
         "The job succeeded: clear its message, keep a preview, cache the whole value."
-        self._run("succeed", job_id, *worker(), time.time(), preview(value), _result_head(job_id, to_json(value)))
+        now, shown, head = time.time(), preview(value), _result_head(job_id, to_json(value))
+        if not self._run("succeed", job_id, *worker(), now, shown, head):  # recovered as lost meanwhile
+            self._run("late", job_id, *worker(), now, "succeeded", *LATE, shown, head)
 
     def record_error(self, job_id: str, exc: BaseException, tb: str, final: bool) -> None:
         """An attempt raised. A final failure keeps the message, for `taskctl retry`;
         a retry stays running until Huey puts it back (enqueue or add_to_schedule)."""
-        self._run("fail", job_id, *worker(), time.time(), int(final), type(exc).__name__, str(exc), tb)
+        now, error = time.time(), (type(exc).__name__, str(exc), tb)
+        if not self._run("fail", job_id, *worker(), now, int(final), *error):  # recovered as lost meanwhile
+            self._run("late", job_id, *worker(), now, "failed", *error, "", "")
 
     def record_skipped(self, job_id: str, state: State) -> None:
         "Revoked or expired: taken from the queue but never run, so not an attempt."

@@ -211,14 +211,15 @@ class JobStorage(SqliteAdmin, SqliteStorage):
                 f"error_type = NULL, error_message = NULL, traceback = NULL WHERE id = ? AND {_MINE}",
                 (now, now, preview(value), job_id, *Worker.current().key),
             )
-            if not curs.rowcount:  # recovered as lost meanwhile: that record stands
+            if curs.rowcount:
+                _end_attempt(curs, job_id, Outcome.SUCCEEDED, now)
+            elif not _late_success(curs, job_id, now, preview(value)):
                 return
             curs.execute(
                 "INSERT OR REPLACE INTO taskctl_results (queue, task, job_id, value, computed_at, duration) "
                 "SELECT queue, task, id, ?, finished_at, duration FROM taskctl_jobs WHERE id = ? AND task IS NOT NULL",
                 (to_json(value), job_id),
             )
-            _end_attempt(curs, job_id, Outcome.SUCCEEDED, now)
 
     def record_error(self, job_id: str, exc: BaseException, tb: str, final: bool) -> None:
         """An attempt raised. A final failure keeps the message, for `taskctl retry`;
@@ -234,6 +235,8 @@ class JobStorage(SqliteAdmin, SqliteStorage):
             )
             if curs.rowcount:
                 _end_attempt(curs, job_id, Outcome.FAILED, now, error)
+            else:
+                _end_lost_attempt(curs, job_id, Outcome.FAILED, now, error)
 
     def record_skipped(self, job_id: str, state: State) -> None:
         "Revoked or expired: taken from the queue but never run, so not an attempt."
@@ -470,6 +473,51 @@ def _end_attempt(
         "error_type = ?, error_message = ?, traceback = ? WHERE job_id = ? AND outcome = 'running'",
         (outcome.value, now, now, *error, job_id),
     )
+
+
+# An outcome reported by a worker whose job was recovered as lost meanwhile (its
+# lease ran out while it still ran): kept on its attempt, never dropped.
+LATE = ("LateOutcome", "the worker finished after its job was recovered as lost", None)
+
+
+def _late_success(curs: sqlite3.Cursor, job_id: str, now: float, value_preview: str | None) -> bool:
+    """A success after recovery. A job failed as WorkerLost, not run since, did succeed:
+    it says so (True, its value is to be cached). Else only its attempt records it."""
+    attempt = _end_lost_attempt(curs, job_id, Outcome.SUCCEEDED, now, LATE)
+    if attempt is None:
+        return False
+    curs.execute(
+        "UPDATE taskctl_jobs SET state = 'succeeded', data = NULL, finished_at = ?, duration = ? - started_at, "
+        "result_preview = ?, error_type = NULL, error_message = NULL, traceback = NULL "
+        "WHERE id = ? AND state = 'failed' AND error_type = 'WorkerLost' AND attempts = ?",
+        (now, now, value_preview, job_id, attempt),
+    )
+    if not curs.rowcount:
+        return False
+    curs.execute(
+        "UPDATE taskctl_attempts SET error_type = NULL, error_message = NULL WHERE job_id = ? AND attempt = ?",
+        (job_id, attempt),
+    )
+    return True
+
+
+def _end_lost_attempt(
+    curs: sqlite3.Cursor, job_id: str, outcome: Outcome, now: float, error: tuple[Any, ...]
+) -> int | None:
+    "This worker's latest attempt of the job, recovered as lost, ends as it did; its number, if any."
+    row = curs.execute(
+        "SELECT attempt FROM taskctl_attempts WHERE job_id = ? AND worker = ? AND outcome = 'lost' "
+        "ORDER BY attempt DESC LIMIT 1",
+        (job_id, str(Worker.current())),
+    ).fetchone()
+    if row is None:
+        return None
+    curs.execute(
+        "UPDATE taskctl_attempts SET outcome = ?, finished_at = ?, duration = ? - started_at, "
+        "error_type = ?, error_message = ?, traceback = ? WHERE job_id = ? AND attempt = ?",
+        (outcome.value, now, now, *error, job_id, row[0]),
+    )
+    return int(row[0])
 
 
 def _drop_open_attempt(curs: sqlite3.Cursor, job_id: str) -> None:
