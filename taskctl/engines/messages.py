@@ -24,6 +24,17 @@ def message_of(serializer: Serializer, data: bytes) -> Message | None:
     return message if isinstance(message, Message) else None
 
 
+def undeliverable(message: Message | None, exc: Exception) -> tuple[str, str]:
+    "Why a claimed queue entry cannot run: its error type and message."
+    if message is not None:
+        return "UnknownTask", f"{message.name} is not a task of this consumer ({exc}); check [taskctl] modules"
+    reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    return "UndeliverableMessage", (
+        f"the queue entry is not a Huey message this consumer can read ({reason}); "
+        "it was written by something else or is corrupt, and its bytes are kept for inspection"
+    )
+
+
 class Described(NamedTuple):
     "What the record keeps of a message: its id and task, args and kwargs as JSON, retries, eta."
 

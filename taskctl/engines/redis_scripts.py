@@ -405,13 +405,14 @@ update(id, {state = 'scheduled', attempts = math.max(tonumber(j.attempts) - 1, 0
 return 1
 """
 
-# ARGV: id, now, message. A claimed message this consumer cannot run (its task is unknown here).
+# ARGV: id, now, message, host, pid, thread, error type. A claimed entry this consumer cannot
+# run: its task is unknown here (UnknownTask), or it is no Huey message (UndeliverableMessage).
 UNDELIVERABLE = """
-local id, now = ARGV[1], ARGV[2]
+local id, now, etype = ARGV[1], ARGV[2], ARGV[7] or 'UnknownTask'
 local j = fields(id)
 if not mine(j, ARGV[4], ARGV[5], ARGV[6]) then return 0 end
-end_attempt(id, j, 'failed', now, 'UnknownTask', ARGV[3])
-update(id, {state = 'failed', lease_until = false, finished_at = now, error_type = 'UnknownTask',
+end_attempt(id, j, 'failed', now, etype, ARGV[3])
+update(id, {state = 'failed', lease_until = false, finished_at = now, error_type = etype,
             error_message = ARGV[3]}, false, j)
 return 1
 """
@@ -428,19 +429,24 @@ return 1
 """
 
 # ARGV: owner, host, lease seconds, pids... Heartbeat: this consumer's running jobs in
-# these live processes are still being worked on. Returns how many leases it renewed.
+# these live processes are still being worked on. A worker thread runs one job at a time:
+# only its latest claim is renewed (an older one's outcome was never written; its lease
+# runs out). Returns how many leases it renewed.
 RENEW = """
 local pids = {}
 for i = 4, #ARGV do pids[ARGV[i]] = true end
 local lease = fmt(clock() + tonumber(ARGV[3]))
-local renewed = 0
+local latest = {}
+-- By start time, so a thread's later claim replaces its earlier one.
 for _, id in ipairs(redis.call('ZRANGE', P .. 'running', 0, -1)) do
-  local v = redis.call('HMGET', job_key(id), 'owner', 'worker_host', 'worker_pid')
-  if v[1] == ARGV[1] and v[2] == ARGV[2] and pids[v[3]] then
-    redis.call('HSET', job_key(id), 'lease_until', lease)
-    redis.call('ZADD', P .. 'leases', lease, id)
-    renewed = renewed + 1
-  end
+  local v = redis.call('HMGET', job_key(id), 'owner', 'worker_host', 'worker_pid', 'worker_thread')
+  if v[1] == ARGV[1] and v[2] == ARGV[2] and pids[v[3]] then latest[v[3] .. '/' .. (v[4] or '')] = id end
+end
+local renewed = 0
+for _, id in pairs(latest) do
+  redis.call('HSET', job_key(id), 'lease_until', lease)
+  redis.call('ZADD', P .. 'leases', lease, id)
+  renewed = renewed + 1
 end
 return renewed
 """

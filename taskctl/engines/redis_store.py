@@ -65,7 +65,7 @@ from redis import ConnectionPool, Redis, RedisError
 from taskctl.engines import redis_prune
 from taskctl.engines import redis_scripts as lua
 from taskctl.engines.base import DUE, Consumer, Progress, Selection, hostname, periodic_slot, shown_state
-from taskctl.engines.messages import describe, message_of, pid_alive, worker
+from taskctl.engines.messages import describe, message_of, pid_alive, undeliverable, worker
 from taskctl.model import State, preview, to_json
 from taskctl.times import to_epoch
 
@@ -152,6 +152,7 @@ class RedisJobStorage(BaseStorage):
             self._claimed.absent = None
             return None
         data, job_id, task, revoked, task_revoked = claimed
+        self._claimed.id = job_id.decode()  # bytes that are no message name no job: record_undeliverable
         # Huey asks for these flags next (is_revoked), before it runs the job: read in the
         # claim, their absence saves it a round trip (a revoke after the claim is one while
         # it runs). A flag found is read again: a restore since then must count, as in Huey.
@@ -261,11 +262,13 @@ class RedisJobStorage(BaseStorage):
         self._run("unclaim", job_id, *worker())
 
     def record_undeliverable(self, data: bytes, exc: Exception) -> None:
-        "A claimed message this consumer cannot run (its task is not registered here)."
+        """A claimed entry this consumer cannot run: its task is not registered here, or
+        it is no Huey message at all (then it is the one this thread claimed last)."""
         message = self._message(data)
-        if message is not None:
-            error = f"{message.name} is not a task of this consumer ({exc}); check [taskctl] modules"
-            self._run("undeliverable", message.id, time.time(), error, *worker())
+        job_id = message.id if message is not None else getattr(self._claimed, "id", None)
+        if job_id is not None:
+            error_type, error = undeliverable(message, exc)
+            self._run("undeliverable", job_id, time.time(), error, *worker(), error_type)
 
     def requeue_interrupted(self, job_id: str) -> None:
         "The consumer stopped mid-run: the job goes back to the queue to run again."

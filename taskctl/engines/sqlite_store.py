@@ -33,7 +33,7 @@ from huey.storage import SqliteStorage
 
 from taskctl.engines import sqlite_prune
 from taskctl.engines.base import DUE, Progress, Selection, hostname, periodic_slot
-from taskctl.engines.messages import describe, message_of, pid_alive, worker
+from taskctl.engines.messages import describe, message_of, pid_alive, undeliverable, worker
 from taskctl.engines.sqlite_admin import SqliteAdmin
 from taskctl.engines.sqlite_schema import migrate
 from taskctl.model import Outcome, State, preview, to_json
@@ -264,20 +264,24 @@ class JobStorage(SqliteAdmin, SqliteStorage):
                 _drop_open_attempt(curs, job_id)
 
     def record_undeliverable(self, data: bytes, exc: Exception) -> None:
-        "A claimed message this consumer cannot run (its task is not registered here)."
+        """A claimed entry this consumer cannot run: its task is not registered here, or
+        it is no Huey message at all (found by its bytes then: it names no id)."""
         message = self._message(data)
-        if message is None:
-            return
-        error = f"{message.name} is not a task of this consumer ({exc}); check [taskctl] modules"
+        error = undeliverable(message, exc)
         now = time.time()
+        which = "id = ?" if message is not None else "data = ? AND queue = ?"
+        key = (message.id,) if message is not None else (data, self.name)
         with self.db(commit=True) as curs:
+            row = curs.execute(f"SELECT id FROM taskctl_jobs WHERE {which} AND {_MINE}", (*key, *Worker.current().key))
+            found = row.fetchone()
+            if found is None:
+                return
             curs.execute(
                 "UPDATE taskctl_jobs SET state = 'failed', lease_until = NULL, finished_at = ?, "
-                f"error_type = 'UnknownTask', error_message = ? WHERE id = ? AND {_MINE}",
-                (now, error, message.id, *Worker.current().key),
+                "error_type = ?, error_message = ? WHERE id = ?",
+                (now, *error, found[0]),
             )
-            if curs.rowcount:
-                _end_attempt(curs, message.id, Outcome.FAILED, now, ("UnknownTask", error, None))
+            _end_attempt(curs, found[0], Outcome.FAILED, now, (*error, None))
 
     def requeue_interrupted(self, job_id: str) -> None:
         "The consumer stopped mid-run: the job goes back to the queue to run again."
@@ -295,11 +299,16 @@ class JobStorage(SqliteAdmin, SqliteStorage):
 
     def renew_leases(self, pids: list[int]) -> int:
         """The running jobs this consumer claimed, in these live processes (itself,
-        and its worker processes), are still being worked on."""
+        and its worker processes), are still being worked on. A worker thread runs one
+        job at a time: an older claim of a thread that claimed again is one whose
+        outcome was never written, and its lease is left to run out."""
         with self.db(commit=True) as curs:
             curs.execute(
                 "UPDATE taskctl_jobs SET lease_until = ? WHERE queue = ? AND state = 'running' "
-                f"AND owner = ? AND worker_host = ? AND worker_pid IN ({_marks(pids)})",
+                f"AND owner = ? AND worker_host = ? AND worker_pid IN ({_marks(pids)}) AND NOT EXISTS ("
+                "SELECT 1 FROM taskctl_jobs later WHERE later.queue = taskctl_jobs.queue AND later.state = 'running' "
+                "AND later.worker_host = taskctl_jobs.worker_host AND later.worker_pid = taskctl_jobs.worker_pid "
+                "AND later.worker_thread = taskctl_jobs.worker_thread AND later.started_at > taskctl_jobs.started_at)",
                 (time.time() + self.lease, self.name, self.owner, hostname(), *pids),
             )
             return curs.rowcount
