@@ -12,6 +12,7 @@ import inspect
 import os
 import sys
 import threading
+import time
 import weakref
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
@@ -29,9 +30,12 @@ from taskctl.config import Settings, cron_problem, load_settings
 from taskctl.decorators import TaskProxy
 from taskctl.engines import database_errors, open_record, store_options
 from taskctl.engines.base import Record, Store, periodic_slot
+from taskctl.engines.faults import persistent
 from taskctl.engines.sqlite_store import JobStorage
 from taskctl.errors import ConfigError, TaskModuleError, UnknownTask
 from taskctl.model import State
+
+STORAGE_FAILURE_PAUSE = 0.5  # seconds a worker waits after a storage error no retry fixes
 
 
 class TaskctlHuey(Huey):
@@ -45,6 +49,7 @@ class TaskctlHuey(Huey):
         self._executing_lock = threading.Lock()
         self._slots: dict[str, float] = {}  # periodic runs read this minute -> their slot
         self.slotted: set[type] = set()  # the periodic tasks of taskctl's config and @periodic
+        self.storage_failure: str | None = None  # why the record cannot be written, once a worker found out
         os.register_at_fork(after_in_child=partial(_reset_after_fork, weakref.ref(self)))
 
     def get_storage(self, **kwargs: Any) -> Any:
@@ -116,7 +121,13 @@ class TaskctlHuey(Huey):
     def dequeue(self) -> Any:
         # Huey would log a message it cannot turn into a task and leave it
         # claimed forever; here the job fails with the reason instead.
-        data = self.storage.dequeue()
+        try:
+            data = self.storage.dequeue()
+        except Exception as exc:
+            if not self._storage_failed(exc):
+                raise  # Huey logs it, and the worker tries again
+            time.sleep(STORAGE_FAILURE_PAUSE)  # a blocking storage would not make the worker wait
+            return None
         if data is None:
             return None
         try:
@@ -126,6 +137,23 @@ class TaskctlHuey(Huey):
                 raise
             self.storage.record_undeliverable(data, exc)
             return None
+
+    def read_schedule(self, timestamp: datetime | None = None) -> list[Any]:
+        try:
+            return super().read_schedule(timestamp)
+        except Exception as exc:
+            if not self._storage_failed(exc):
+                raise
+            return []
+
+    def _storage_failed(self, exc: Exception) -> bool:
+        """A storage error no retry fixes is not logged at every poll: the consumer's main
+        loop reads storage_failure and stops (a worker process's own copy is not seen
+        there: the consumer's heartbeat finds the same error within lease / 4)."""
+        reason = persistent(exc)
+        if reason is not None:
+            self.storage_failure = reason
+        return reason is not None
 
 
 def _reset_after_fork(ref: weakref.ref[TaskctlHuey]) -> None:

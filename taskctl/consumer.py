@@ -12,6 +12,8 @@ from typing import Any
 from huey.consumer import Consumer, ConsumerStopped
 
 from taskctl.app import App
+from taskctl.engines.faults import persistent
+from taskctl.errors import StorageFailure
 
 logger = logging.getLogger("taskctl.consumer")
 # Burst mode stops after the queue has looked idle for this long: a process
@@ -31,6 +33,7 @@ def run_consumer(
     With `burst`, stop as soon as nothing is queued, due, retrying or running."""
     heartbeat = Heartbeat(app)
     heartbeat.beat()  # recover what a previous consumer left behind, before taking work
+    heartbeat.check()
     consumer = app.huey.create_consumer(
         workers=workers,
         # Burst runs are for scripts and tests: only the jobs already there.
@@ -49,6 +52,10 @@ def run_consumer(
     try:
         while True:
             health_ts = consumer.loop(health_ts)
+            if heartbeat.failure or app.huey.storage_failure:
+                consumer.stop(graceful=True)
+                heartbeat.failure = heartbeat.failure or app.huey.storage_failure
+                heartbeat.check()
             if not burst:
                 continue
             if app.huey.busy() or not app.store.is_idle():
@@ -60,6 +67,12 @@ def run_consumer(
                 break
     except ConsumerStopped:
         pass
+    except Exception as exc:
+        if (reason := persistent(exc)) is None:
+            raise
+        consumer.stop(graceful=True)
+        heartbeat.failure = reason
+        heartbeat.check()
     finally:
         app.huey.notify_interrupted_tasks()
         heartbeat.stop()
@@ -88,6 +101,7 @@ class Heartbeat(threading.Thread):
         self.consumer: Consumer | None = None
         self.interval = app.settings.lease / 4
         self.started_at = time.time()
+        self.failure: str | None = None  # a storage error no retry fixes: the consumer stops
         self._halt = threading.Event()
 
     def run(self) -> None:
@@ -96,6 +110,8 @@ class Heartbeat(threading.Thread):
 
     def stop(self) -> None:
         self._halt.set()
+        if self.failure:
+            return  # it could not be recorded
         try:
             self.app.store.leave()
         except Exception:
@@ -107,11 +123,18 @@ class Heartbeat(threading.Thread):
             self.app.store.beat(self.started_at)
             self.app.store.renew_leases([os.getpid(), *children])
             found = self.app.store.recover_lost()
-        except Exception:
-            logger.exception("Heartbeat failed; will try again.")
+        except Exception as exc:
+            self.failure = persistent(exc)
+            if self.failure is None:
+                logger.exception("Heartbeat failed; will try again.")
             return
         if found:
             logger.warning("Recovered %d job(s) whose worker stopped without finishing them.", found)
+
+    def check(self) -> None:
+        "Stop if the record cannot be written."
+        if self.failure:
+            raise StorageFailure(f"cannot write the record at {self.app.settings.location}: {self.failure}")
 
     def _worker_processes(self) -> list[Any]:
         if self.consumer is None or self.consumer.worker_type != "process":
