@@ -31,6 +31,7 @@ def run_consumer(
     """Run workers and the scheduler until stopped (Ctrl+C: running jobs finish
     first; a second Ctrl+C interrupts them, and they go back to the queue).
     With `burst`, stop as soon as nothing is queued, due, retrying or running."""
+    app.huey.storage_failure = None
     heartbeat = Heartbeat(app)
     heartbeat.beat()  # recover what a previous consumer left behind, before taking work
     heartbeat.check()
