@@ -347,7 +347,7 @@ return 1
 # ARGV: id, host, pid, thread, now, outcome (succeeded or failed), error type, message,
 # traceback, preview, the cached result's JSON up to "value". An outcome reported after the
 # job was recovered as lost (its lease ran out while it still ran) ends that worker's lost
-# attempt. A job failed as WorkerLost and not run since did succeed: it says so (1).
+# attempt. A job failed as WorkerLost and not run nor retried since did succeed: it says so (1).
 LATE = """
 local id, now = ARGV[1], ARGV[5]
 local j = fields(id, {'error_type'})
@@ -360,7 +360,7 @@ while n > 0 do
 end
 if n == 0 then return 0 end
 local promote = ARGV[6] == 'succeeded' and j.state == 'failed' and j.error_type == 'WorkerLost'
-  and tonumber(j.attempts) == n
+  and tonumber(j.attempts) == n and not j.retried_as
 local started = tonumber(redis.call('HGET', attempts_key(id), n .. ':started_at') or '')
 write(attempts_key(id), {[n .. ':outcome'] = ARGV[6], [n .. ':finished_at'] = now,
   [n .. ':duration'] = started and fmt(tonumber(now) - started) or false,

@@ -490,15 +490,15 @@ LATE = ("LateOutcome", "the worker finished after its job was recovered as lost"
 
 
 def _late_success(curs: sqlite3.Cursor, job_id: str, now: float, value_preview: str | None) -> bool:
-    """A success after recovery. A job failed as WorkerLost, not run since, did succeed:
-    it says so (True, its value is to be cached). Else only its attempt records it."""
+    """A success after recovery. A job failed as WorkerLost, not run nor retried since, did
+    succeed: it says so (True, its value is to be cached). Else only its attempt records it."""
     attempt = _end_lost_attempt(curs, job_id, Outcome.SUCCEEDED, now, LATE)
     if attempt is None:
         return False
     curs.execute(
         "UPDATE taskctl_jobs SET state = 'succeeded', data = NULL, finished_at = ?, duration = ? - started_at, "
         "result_preview = ?, error_type = NULL, error_message = NULL, traceback = NULL "
-        "WHERE id = ? AND state = 'failed' AND error_type = 'WorkerLost' AND attempts = ?",
+        "WHERE id = ? AND state = 'failed' AND error_type = 'WorkerLost' AND attempts = ? AND retried_as IS NULL",
         (now, now, value_preview, job_id, attempt),
     )
     if not curs.rowcount:
