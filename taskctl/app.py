@@ -11,6 +11,7 @@ import inspect
 import os
 import sys
 import threading
+import time
 import weakref
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
@@ -24,15 +25,19 @@ from huey.exceptions import CancelExecution
 
 from taskctl import retention, signing, tracking
 from taskctl.catchup import CatchUp
+from taskctl.children import ChildSafeConsumer
 from taskctl.config import Settings, cron_problem, load_settings
 from taskctl.decorators import TaskProxy
 from taskctl.engines import database_errors, open_record, store_options
 from taskctl.engines.base import HueyWrites, Record, Store, periodic_slot
+from taskctl.engines.faults import persistent
 from taskctl.engines.messages import remember
 from taskctl.engines.sqlite_store import JobStorage
 from taskctl.errors import ConfigError, TaskModuleError, UnknownTask
 from taskctl.model import State
 from taskctl.names import resolve_name
+
+STORAGE_FAILURE_PAUSE = 0.5  # seconds a worker waits after a storage error no retry fixes
 
 
 class TaskctlHuey(Huey):
@@ -47,6 +52,7 @@ class TaskctlHuey(Huey):
         self._slots: dict[str, float] = {}  # periodic runs read this minute -> their slot
         self.slotted: set[type] = set()  # the periodic tasks of taskctl's config and @periodic
         self.stopping: Any = None  # a running consumer's stop flag: once set, its workers claim nothing
+        self.storage_failure: str | None = None  # why the record cannot be written, once a worker found out
         os.register_at_fork(after_in_child=partial(_reset_after_fork, weakref.ref(self)))
 
     def get_storage(self, **kwargs: Any) -> Any:
@@ -55,6 +61,9 @@ class TaskctlHuey(Huey):
     @property
     def store(self) -> Store:
         return self.storage
+
+    def create_consumer(self, **options: Any) -> ChildSafeConsumer:
+        return ChildSafeConsumer(self, **options)
 
     def busy(self) -> bool:
         "Is this process executing a job (from its start to its last hook)?"
@@ -166,7 +175,13 @@ class TaskctlHuey(Huey):
             return None
         # Huey would log a message it cannot turn into a task and leave it
         # claimed forever; here the job fails with the reason instead.
-        data = self.storage.dequeue()
+        try:
+            data = self.storage.dequeue()
+        except Exception as exc:
+            if not self._storage_failed(exc):
+                raise  # Huey logs it, and the worker tries again
+            time.sleep(STORAGE_FAILURE_PAUSE)  # a blocking storage would not make the worker wait
+            return None
         if data is None:
             return None
         try:
@@ -185,6 +200,23 @@ class TaskctlHuey(Huey):
 
     def _stopping(self) -> bool:
         return self.stopping is not None and self.stopping.is_set()
+
+    def read_schedule(self, timestamp: datetime | None = None) -> list[Any]:
+        try:
+            return super().read_schedule(timestamp)
+        except Exception as exc:
+            if not self._storage_failed(exc):
+                raise
+            return []
+
+    def _storage_failed(self, exc: Exception) -> bool:
+        """A storage error no retry fixes is not logged at every poll: the consumer's main
+        loop reads storage_failure and stops (a worker process's own copy is not seen
+        there: the consumer's heartbeat finds the same error within lease / 4)."""
+        reason = persistent(exc)
+        if reason is not None:
+            self.storage_failure = reason
+        return reason is not None
 
 
 def _reset_after_fork(ref: weakref.ref[TaskctlHuey]) -> None:

@@ -12,6 +12,8 @@ from huey.consumer import Consumer, ConsumerStopped
 
 from taskctl import catchup, presence
 from taskctl.app import App
+from taskctl.engines.faults import persistent
+from taskctl.errors import StorageFailure
 from taskctl.stopping import StoppingConsumer
 
 logger = logging.getLogger("taskctl.consumer")
@@ -32,8 +34,10 @@ def run_consumer(
     finish first, for `grace` seconds at most; a second signal interrupts them, and
     they go back to the queue; see stopping.py).
     With `burst`, stop as soon as nothing is queued, due, retrying or running."""
+    app.huey.storage_failure = None
     heartbeat = Heartbeat(app, workers, worker_type, catch_up=periodic and not burst)
     heartbeat.beat()  # recover what a previous consumer left behind, and catch up missed runs, before taking work
+    heartbeat.check()
     app.store.register_tasks(list(app.tasks))  # latest_result tells a typo from "not yet" by these
     consumer = StoppingConsumer(
         app.huey,
@@ -54,6 +58,10 @@ def run_consumer(
     try:
         while True:
             health_ts = consumer.loop(health_ts)
+            if heartbeat.failure or app.huey.storage_failure:
+                consumer.stop(graceful=True)
+                heartbeat.failure = heartbeat.failure or app.huey.storage_failure
+                heartbeat.check()
             if not burst:
                 continue
             if app.huey.busy() or not app.store.is_idle():
@@ -65,6 +73,12 @@ def run_consumer(
                 break
     except ConsumerStopped:
         pass
+    except Exception as exc:
+        if (reason := persistent(exc)) is None:
+            raise
+        consumer.stop(graceful=True)
+        heartbeat.failure = reason
+        heartbeat.check()
     finally:
         app.huey.notify_interrupted_tasks()
         heartbeat.stop()
@@ -84,6 +98,7 @@ class Heartbeat(threading.Thread):
         self.consumer: Consumer | None = None
         self.interval = app.settings.lease / 4
         self.started_at = time.time()
+        self.failure: str | None = None  # a storage error no retry fixes: the consumer stops
         self._halt = threading.Event()
 
     def run(self) -> None:
@@ -93,6 +108,8 @@ class Heartbeat(threading.Thread):
 
     def stop(self) -> None:
         self._halt.set()
+        if self.failure:
+            return  # it could not be recorded
         try:
             self.app.store.leave()
         except Exception:
@@ -105,8 +122,10 @@ class Heartbeat(threading.Thread):
             self.app.store.beat(me, time.time() - presence.FORGET_AFTER)
             self.app.store.renew_leases(pids)
             found = self.app.store.recover_lost()
-        except Exception:
-            logger.exception("Heartbeat failed; will try again.")
+        except Exception as exc:
+            self.failure = persistent(exc)
+            if self.failure is None:
+                logger.exception("Heartbeat failed; will try again.")
             return
         if found:
             logger.warning("Recovered %d job(s) whose worker stopped without finishing them.", found)
@@ -114,6 +133,11 @@ class Heartbeat(threading.Thread):
         if self.clock is not None and (self.clock.jumped() or not self._caught_up):
             self._caught_up = True
             catchup.catch_up(self.app)
+
+    def check(self) -> None:
+        "Stop if the record cannot be written."
+        if self.failure:
+            raise StorageFailure(f"cannot write the record at {self.app.settings.location}: {self.failure}")
 
     def _worker_processes(self) -> list[Any]:
         if self.consumer is None or self.consumer.worker_type != "process":

@@ -55,3 +55,7 @@ class UnknownJob(UsageError):
 
 class NotPossible(TaskctlError):
     "The job is in a state where the command cannot act on it"
+
+
+class StorageFailure(DatabaseError):
+    "The consumer cannot write its record, and retrying will not change that"

@@ -9,7 +9,7 @@ import signal
 import time
 from typing import Any
 
-from huey.consumer import Consumer, ProcessEnvironment
+from taskctl.children import ChildSafeConsumer, ChildSafeEnvironment
 
 logger = logging.getLogger("taskctl.consumer")
 
@@ -20,7 +20,7 @@ GRACEFUL = (signal.SIGINT, signal.SIGTERM)
 INTERRUPT = signal.SIGUSR1
 
 
-class StoppingConsumer(Consumer):
+class StoppingConsumer(ChildSafeConsumer):
     "Huey's consumer, with SIGTERM as graceful as SIGINT, and `grace` seconds at most for running jobs."
 
     def __init__(self, huey: Any, grace: float | None = None, **options: Any) -> None:
@@ -71,7 +71,7 @@ class StoppingConsumer(Consumer):
             thread.join(max(deadline - time.monotonic(), 0))
 
 
-class WorkerProcesses(ProcessEnvironment):
+class WorkerProcesses(ChildSafeEnvironment):
     "Worker processes that leave stopping to the consumer, which interrupts them with INTERRUPT."
 
     def init_child(self, process: Any) -> None:

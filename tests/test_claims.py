@@ -7,6 +7,7 @@ must not touch the job its successor is running.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from typing import Any
@@ -68,3 +69,17 @@ def test_two_apps_in_one_process_keep_their_jobs_apart(project: Project) -> None
     assert second.record.queued(10) == [] and second.record.history(10) == []
     second.wrapper(f"{project.module}.add")(1)  # and through the second app, to its own database
     assert len(second.record.queued(10)) == 1 and len(first.record.queued(10)) == 2
+
+
+def test_the_heartbeat_renews_only_the_job_a_worker_thread_is_running(project: Project) -> None:
+    "A thread that claimed again never wrote its earlier job's outcome: that job's lease runs out."
+    project.write_config(taskctl="lease = 1")
+    app = build_app(load_settings(project.config))
+    abandoned, current = app.resolve("add").wrapper(1).id, app.resolve("add").wrapper(2).id
+    in_thread("A", app.huey.dequeue)
+    in_thread("A", app.huey.dequeue)  # its outcome of the first job never reached the record
+    time.sleep(1.1)
+    assert app.store.renew_leases([os.getpid()]) == 1
+    assert app.store.recover_lost() == 1
+    assert (project.job(abandoned)["state"], project.job(abandoned)["error_type"]) == ("failed", "WorkerLost")
+    assert project.job(current)["state"] == "running"

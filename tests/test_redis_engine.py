@@ -230,15 +230,17 @@ def test_a_job_lost_by_its_lease_is_queued_with_a_retry_used_up_then_fails(env: 
     assert job is not None and job.state is State.QUEUED and job.error_type == "WorkerLost"
     assert env.store.message(result.id).retries == 0
     assert [a.outcome for a in env.record.attempts(result.id)] == [Outcome.LOST]
-    worker.store.record_success(task.id, 1)  # a late outcome of the lost run changes nothing
+    worker.store.record_success(task.id, 1)  # a late outcome of the lost run: on its attempt only
     assert env.state(result.id) is State.QUEUED and env.record.results() == []
+    late = env.record.attempts(result.id)[0]
+    assert (late.outcome, late.error_type) == (Outcome.SUCCEEDED, "LateOutcome")
 
     worker.huey.dequeue()
     assert worker.store.renew_leases([os.getpid()]) == 1 and worker.store.renew_leases([1]) == 0
     until(lambda: env.store.recover_lost() == 1)
     failed = env.record.job(result.id)
     assert failed is not None and failed.state is State.FAILED and failed.error_type == "WorkerLost"
-    assert [a.outcome for a in env.record.attempts(result.id)] == [Outcome.LOST, Outcome.LOST]
+    assert [a.outcome for a in env.record.attempts(result.id)] == [Outcome.SUCCEEDED, Outcome.LOST]
     env.recount()
 
 

@@ -201,18 +201,25 @@ def test_next_run_counts_the_current_minute_until_it_has_run(project):
     assert project.status()["counts"]["queued"] == 2  # by hand, and one periodic run (yearly is not due)
 
 
-def test_a_late_success_does_not_overwrite_a_lost_job(project):
+def test_a_late_success_of_a_job_failed_as_lost_is_recorded(project):
     import time
 
     (app, _) = two_consumers(project, lease=0.1)
     job_id = project.enqueue("add", "1")
-    assert app.store.dequeue() is not None
+    retried_id = project.enqueue("add", "2")
+    for _ in range(2):
+        assert app.store.dequeue() is not None
     time.sleep(0.2)
-    assert app.store.recover_lost() == 1  # failed as WorkerLost: no retries
-    app.store.record_success(job_id, 1)  # the first worker finishes after all
+    assert app.store.recover_lost() == 2  # failed as WorkerLost: no retries
+    project.ok("retry", retried_id)
+    app.store.record_success(job_id, 1)  # the worker finishes after all
+    app.store.record_success(retried_id, 2)
     job = project.job(job_id)
-    assert (job["state"], job["error_type"]) == ("failed", "WorkerLost")
-    assert Database(project.database).execute("SELECT outcome FROM taskctl_attempts").fetchall() == [("lost",)]
+    assert (job["state"], job["error_type"], job["result_preview"]) == ("succeeded", None, "1")
+    assert project.job(retried_id)["state"] == "failed"  # retried already: the link to its retry stands
+    outcomes = "SELECT outcome, error_type FROM taskctl_attempts WHERE job_id = ?"
+    assert Database(project.database).execute(outcomes, [job_id]).fetchall() == [("succeeded", None)]
+    assert Database(project.database).execute(outcomes, [retried_id]).fetchall() == [("succeeded", "LateOutcome")]
 
 
 def test_a_claimed_job_put_back_unrun_is_not_an_attempt(project):
@@ -267,5 +274,9 @@ def test_an_outcome_counts_only_from_the_worker_that_holds_the_claim(project):
     assert job["state"] == "running" and job["worker"].endswith("/B")
     in_thread("B", lambda: app.store.record_success(job_id, "from B"))
     assert project.job(job_id)["result_preview"] == '"from B"'
-    attempts = Database(project.database).execute("SELECT outcome FROM taskctl_attempts ORDER BY attempt").fetchall()
-    assert attempts == [("lost",), ("succeeded",)]
+    attempts = (
+        Database(project.database)
+        .execute("SELECT outcome, error_type FROM taskctl_attempts ORDER BY attempt")
+        .fetchall()
+    )
+    assert attempts == [("succeeded", "LateOutcome"), ("succeeded", None)]  # A's late success, on A's attempt

@@ -20,7 +20,7 @@ The state machine every store makes, each change by the one method named:
     running    ──enqueue──────────────> queued     (Huey retries at once)
     running    ──unclaim──────────────> scheduled  (not due yet; not an attempt)
     running    ──record_skipped───────> revoked | expired (not an attempt)
-    running    ──record_undeliverable─> failed     (UnknownTask)
+    running    ──record_undeliverable─> failed     (UnknownTask, UndeliverableMessage: kept for inspection)
     running    ──requeue_interrupted──> queued     (the consumer stopped mid-run)
     running    ──recover_lost─────────> queued (a retry left, used up) | failed (WorkerLost)
     scheduled, retrying ──read_schedule──> due ──enqueue (Huey, at once)──> queued

@@ -12,7 +12,7 @@ from huey.serializer import Serializer
 
 from taskctl.engines.base import hostname
 from taskctl.model import call_json
-from taskctl.signing import load_trusted
+from taskctl.signing import BadSignature, load_trusted
 from taskctl.times import to_epoch
 
 
@@ -48,6 +48,19 @@ def trusted_message(serializer: Serializer, data: bytes) -> Message | None:
     or loaded as plain data only (signing.load_trusted raises otherwise)."""
     message = load_trusted(serializer, bytes(data))
     return message if isinstance(message, Message) else None
+
+
+def undeliverable(message: Message | None, exc: Exception) -> tuple[str, str]:
+    "Why a claimed queue entry cannot run: its error type and message."
+    if isinstance(exc, BadSignature):  # the key refused it: that is the reason, in its own words
+        return type(exc).__name__, str(exc)
+    if message is not None:
+        return "UnknownTask", f"{message.name} is not a task of this consumer ({exc}); check [taskctl] modules"
+    reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    return "UndeliverableMessage", (
+        f"the queue entry is not a Huey message this consumer can read ({reason}); "
+        "it was written by something else or is corrupt, and its bytes are kept for inspection"
+    )
 
 
 class Described(NamedTuple):

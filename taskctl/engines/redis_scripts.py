@@ -354,6 +354,39 @@ end
 return 1
 """
 
+# ARGV: id, host, pid, thread, now, outcome (succeeded or failed), error type, message,
+# traceback, preview, the cached result's JSON up to "value". An outcome reported after the
+# job was recovered as lost (its lease ran out while it still ran) ends that worker's lost
+# attempt. A job failed as WorkerLost and not run nor retried since did succeed: it says so (1).
+LATE = """
+local id, now = ARGV[1], ARGV[5]
+local j = fields(id, {'error_type'})
+local worker = ARGV[2] .. ':' .. ARGV[3] .. '/' .. ARGV[4]
+local n = tonumber(j.attempts or '0')
+while n > 0 do
+  local v = redis.call('HMGET', attempts_key(id), n .. ':worker', n .. ':outcome')
+  if v[1] == worker and v[2] == 'lost' then break end
+  n = n - 1
+end
+if n == 0 then return 0 end
+local promote = ARGV[6] == 'succeeded' and j.state == 'failed' and j.error_type == 'WorkerLost'
+  and tonumber(j.attempts) == n and not j.retried_as
+local started = tonumber(redis.call('HGET', attempts_key(id), n .. ':started_at') or '')
+write(attempts_key(id), {[n .. ':outcome'] = ARGV[6], [n .. ':finished_at'] = now,
+  [n .. ':duration'] = started and fmt(tonumber(now) - started) or false,
+  [n .. ':error_type'] = not promote and opt(ARGV[7]), [n .. ':error_message'] = not promote and opt(ARGV[8]),
+  [n .. ':traceback'] = opt(ARGV[9])})
+if not promote then return 0 end
+local took = duration(j, now)
+update(id, {state = 'succeeded', data = false, finished_at = now, duration = took, result_preview = ARGV[10],
+            error_type = false, error_message = false, traceback = false}, false, j)
+if j.task then
+  redis.call('HSET', P .. 'results', j.task,
+             ARGV[11] .. ', "computed_at": ' .. now .. ', "duration": ' .. (took or 'null') .. '}')
+end
+return 1
+"""
+
 # ARGV: id, state (revoked or expired), now. Taken from the queue but never run: not an attempt.
 SKIP = """
 local id = ARGV[1]
@@ -380,14 +413,15 @@ update(id, {state = 'scheduled', attempts = math.max(tonumber(j.attempts) - 1, 0
 return 1
 """
 
-# ARGV: id, now, message, host, pid, thread, error type. A claimed message this consumer
-# cannot run (its task is unknown here, or its bytes do not load).
+# ARGV: id, now, message, host, pid, thread, error type. A claimed entry this consumer cannot
+# run: its task is unknown here (UnknownTask), or it is no Huey message (UndeliverableMessage,
+# or BadSignature where messages are signed).
 UNDELIVERABLE = """
-local id, now = ARGV[1], ARGV[2]
+local id, now, etype = ARGV[1], ARGV[2], ARGV[7] or 'UnknownTask'
 local j = fields(id)
 if not mine(j, ARGV[4], ARGV[5], ARGV[6]) then return 0 end
-end_attempt(id, j, 'failed', now, ARGV[7], ARGV[3])
-update(id, {state = 'failed', lease_until = false, finished_at = now, error_type = ARGV[7],
+end_attempt(id, j, 'failed', now, etype, ARGV[3])
+update(id, {state = 'failed', lease_until = false, finished_at = now, error_type = etype,
             error_message = ARGV[3]}, false, j)
 return 1
 """
@@ -404,19 +438,29 @@ return 1
 """
 
 # ARGV: owner, host, lease seconds, pids... Heartbeat: this consumer's running jobs in
-# these live processes are still being worked on. Returns how many leases it renewed.
+# these live processes are still being worked on. A worker thread runs one job at a time:
+# only its latest claim is renewed (an older one's outcome was never written; its lease
+# runs out). Returns how many leases it renewed.
 RENEW = """
 local pids = {}
 for i = 4, #ARGV do pids[ARGV[i]] = true end
 local lease = fmt(clock() + tonumber(ARGV[3]))
-local renewed = 0
+local latest, started = {}, {}
+-- Each worker thread's latest claim only: an earlier one whose outcome never reached
+-- the record is not being worked on, and its lease must run out.
 for _, id in ipairs(redis.call('ZRANGE', P .. 'leases', 0, -1)) do
-  local v = redis.call('HMGET', job_key(id), 'owner', 'worker_host', 'worker_pid', 'state')
-  if v[1] == ARGV[1] and v[2] == ARGV[2] and pids[v[3]] and v[4] == 'running' then
-    redis.call('HSET', job_key(id), 'lease_until', lease)
-    redis.call('ZADD', P .. 'leases', lease, id)
-    renewed = renewed + 1
+  local v = redis.call('HMGET', job_key(id), 'owner', 'worker_host', 'worker_pid', 'worker_thread', 'state',
+                       'started_at')
+  if v[1] == ARGV[1] and v[2] == ARGV[2] and pids[v[3]] and v[5] == 'running' then
+    local who, at = v[3] .. '/' .. (v[4] or ''), tonumber(v[6] or '0')
+    if not started[who] or at > started[who] then latest[who], started[who] = id, at end
   end
+end
+local renewed = 0
+for _, id in pairs(latest) do
+  redis.call('HSET', job_key(id), 'lease_until', lease)
+  redis.call('ZADD', P .. 'leases', lease, id)
+  renewed = renewed + 1
 end
 return renewed
 """
@@ -556,6 +600,7 @@ SCRIPTS = {
     "succeed": SUCCEED,
     "fail": FAIL,
     "skip": SKIP,
+    "late": LATE,
     "unclaim": UNCLAIM,
     "undeliverable": UNDELIVERABLE,
     "interrupt": INTERRUPT,

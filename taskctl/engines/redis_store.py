@@ -63,7 +63,7 @@ from redis import ConnectionPool, Redis, RedisError, ResponseError
 from taskctl.engines import redis_prune
 from taskctl.engines import redis_scripts as lua
 from taskctl.engines.base import DUE, Consumer, HueyWrites, Progress, Selection, hostname, periodic_slot, shown_state
-from taskctl.engines.messages import describe, message_of, pid_alive, trusted_message, worker
+from taskctl.engines.messages import describe, message_of, pid_alive, trusted_message, undeliverable, worker
 from taskctl.engines.redis_record import consumer_entry, consumer_from_entry
 from taskctl.model import State, preview, to_json
 from taskctl.signing import load_trusted
@@ -71,6 +71,8 @@ from taskctl.times import to_epoch
 
 logger = logging.getLogger("taskctl.engines.redis")
 
+# An outcome reported after its job was recovered as lost: kept on the worker's attempt.
+LATE = ("LateOutcome", "the worker finished after its job was recovered as lost", "")
 SLOT_MEMORY = 2 * 86400  # seconds a periodic slot is remembered: it only guards its own minute
 BATCH = 500  # jobs per script call of a read_schedule or a purge: no call blocks Redis for long
 
@@ -160,7 +162,7 @@ class RedisJobStorage(BaseStorage):
             self._claimed.absent = None
             return None
         data, job_id, task, revoked, task_revoked = claimed
-        self._claimed.id = job_id.decode()  # for a message that does not load: its id is inside
+        self._claimed.id = job_id.decode()  # bytes that are no message name no job: record_undeliverable
         # Huey asks for these flags next (is_revoked), before it runs the job: read in the
         # claim, their absence saves it a round trip (a revoke after the claim is one while
         # it runs). A flag found is read again: a restore since then must count, as in Huey.
@@ -250,16 +252,18 @@ class RedisJobStorage(BaseStorage):
 
     def record_success(self, job_id: str, value: Any, writes: HueyWrites | None = None) -> None:
         "The job succeeded: clear its message, keep a preview, cache the whole value."
-        head = _result_head(job_id, to_json(value))
-        self._run("succeed", job_id, *worker(), time.time(), preview(value), head, *_huey(writes))
+        now, shown, head = time.time(), preview(value), _result_head(job_id, to_json(value))
+        if not self._run("succeed", job_id, *worker(), now, shown, head, *_huey(writes)):  # recovered as lost meanwhile
+            self._run("late", job_id, *worker(), now, "succeeded", *LATE, shown, head)
 
     def record_error(
         self, job_id: str, exc: BaseException, tb: str, final: bool, writes: HueyWrites | None = None
     ) -> None:
         """An attempt raised. A final failure keeps the message, for `taskctl retry`;
         a retry stays running until Huey puts it back (enqueue or add_to_schedule)."""
-        error = (type(exc).__name__, str(exc), tb)
-        self._run("fail", job_id, *worker(), time.time(), int(final), *error, *_huey(writes))
+        now, error = time.time(), (type(exc).__name__, str(exc), tb)
+        if not self._run("fail", job_id, *worker(), now, int(final), *error, *_huey(writes)):  # recovered meanwhile
+            self._run("late", job_id, *worker(), now, "failed", *error, "", "")
 
     def record_skipped(self, job_id: str, state: State) -> None:
         "Revoked or expired: taken from the queue but never run, so not an attempt."
@@ -270,14 +274,13 @@ class RedisJobStorage(BaseStorage):
         self._run("unclaim", job_id, *worker())
 
     def record_undeliverable(self, data: bytes, exc: Exception) -> None:
-        """A claimed message this consumer cannot run: its task is not registered here,
-        or its bytes do not load (a bad signature). It fails at once, with the reason."""
+        """A claimed entry this consumer cannot run: its task is not registered here, or
+        it is no Huey message at all (then it is the one this thread claimed last)."""
         message = self._message(data)
-        if message is not None:
-            error = f"{message.name} is not a task of this consumer ({exc}); check [taskctl] modules"
-            self._run("undeliverable", message.id, time.time(), error, *worker(), "UnknownTask")
-        elif (claimed := getattr(self._claimed, "id", None)) is not None:
-            self._run("undeliverable", claimed, time.time(), str(exc), *worker(), type(exc).__name__)
+        job_id = message.id if message is not None else getattr(self._claimed, "id", None)
+        if job_id is not None:
+            error_type, error = undeliverable(message, exc)
+            self._run("undeliverable", job_id, time.time(), error, *worker(), error_type)
 
     def requeue_interrupted(self, job_id: str) -> None:
         "The consumer stopped mid-run: the job goes back to the queue to run again."

@@ -34,7 +34,7 @@ from huey.storage import SqliteStorage
 
 from taskctl.engines import sqlite_prune
 from taskctl.engines.base import DUE, HueyWrites, Progress, Selection, hostname, periodic_slot
-from taskctl.engines.messages import describe, message_of, pid_alive, trusted_message, worker
+from taskctl.engines.messages import describe, message_of, pid_alive, trusted_message, undeliverable, worker
 from taskctl.engines.sqlite_admin import SqliteAdmin
 from taskctl.engines.sqlite_schema import migrate
 from taskctl.engines.sqlite_watch import CommitWatch
@@ -255,14 +255,15 @@ class JobStorage(SqliteAdmin, SqliteStorage):
                 f"error_type = NULL, error_message = NULL, traceback = NULL WHERE id = ? AND {_MINE}",
                 (now, now, preview(value), job_id, *Worker.current().key),
             )
-            if not curs.rowcount:  # recovered as lost meanwhile: that record stands
+            if curs.rowcount:
+                _end_attempt(curs, job_id, Outcome.SUCCEEDED, now)
+            elif not _late_success(curs, job_id, now, preview(value)):
                 return
             curs.execute(
                 "INSERT OR REPLACE INTO taskctl_results (queue, task, job_id, value, computed_at, duration) "
                 "SELECT queue, task, id, ?, finished_at, duration FROM taskctl_jobs WHERE id = ? AND task IS NOT NULL",
                 (to_json(value), job_id),
             )
-            _end_attempt(curs, job_id, Outcome.SUCCEEDED, now)
 
     def record_error(
         self, job_id: str, exc: BaseException, tb: str, final: bool, writes: HueyWrites | None = None
@@ -281,6 +282,8 @@ class JobStorage(SqliteAdmin, SqliteStorage):
             )
             if curs.rowcount:
                 _end_attempt(curs, job_id, Outcome.FAILED, now, error)
+            else:
+                _end_lost_attempt(curs, job_id, Outcome.FAILED, now, error)
 
     def _huey_writes(self, curs: sqlite3.Cursor, job_id: str, writes: HueyWrites | None) -> None:
         "Huey's own writes as a job ends (as its SqliteStorage makes them), whoever holds the claim now."
@@ -318,26 +321,24 @@ class JobStorage(SqliteAdmin, SqliteStorage):
                 _drop_open_attempt(curs, job_id)
 
     def record_undeliverable(self, data: bytes, exc: Exception) -> None:
-        """A claimed message this consumer cannot run: its task is not registered here,
-        or its bytes do not load (a bad signature). It fails at once, with the reason."""
+        """A claimed entry this consumer cannot run: its task is not registered here, or
+        it is no Huey message at all (found by its bytes then: it names no id)."""
         message = self._message(data)
-        if message is None:  # this worker's one claim is the row that holds these bytes
-            error, where, key = (type(exc).__name__, str(exc)), "data = ?", self.to_blob(data)
-        else:
-            why = f"{message.name} is not a task of this consumer ({exc}); check [taskctl] modules"
-            error, where, key = ("UnknownTask", why), "id = ?", message.id
+        error = undeliverable(message, exc)
         now = time.time()
+        which = "id = ?" if message is not None else "data = ? AND queue = ?"
+        key = (message.id,) if message is not None else (data, self.name)
         with self.db(commit=True) as curs:
-            row = curs.execute(f"SELECT id FROM taskctl_jobs WHERE {where} AND {_MINE}", (key, *Worker.current().key))
-            job_id = next(iter(row.fetchone() or ()), None)
-            if job_id is None:
+            row = curs.execute(f"SELECT id FROM taskctl_jobs WHERE {which} AND {_MINE}", (*key, *Worker.current().key))
+            found = row.fetchone()
+            if found is None:
                 return
             curs.execute(
                 "UPDATE taskctl_jobs SET state = 'failed', lease_until = NULL, finished_at = ?, "
                 "error_type = ?, error_message = ? WHERE id = ?",
-                (now, *error, job_id),
+                (now, *error, found[0]),
             )
-            _end_attempt(curs, job_id, Outcome.FAILED, now, (*error, None))
+            _end_attempt(curs, found[0], Outcome.FAILED, now, (*error, None))
 
     def requeue_interrupted(self, job_id: str) -> None:
         "The consumer stopped mid-run: the job goes back to the queue to run again."
@@ -355,11 +356,16 @@ class JobStorage(SqliteAdmin, SqliteStorage):
 
     def renew_leases(self, pids: list[int]) -> int:
         """The running jobs this consumer claimed, in these live processes (itself,
-        and its worker processes), are still being worked on."""
+        and its worker processes), are still being worked on. A worker thread runs one
+        job at a time: an older claim of a thread that claimed again is one whose
+        outcome was never written, and its lease is left to run out."""
         with self.db(commit=True) as curs:
             curs.execute(
                 "UPDATE taskctl_jobs SET lease_until = ? WHERE queue = ? AND state = 'running' "
-                f"AND owner = ? AND worker_host = ? AND worker_pid IN ({_marks(pids)})",
+                f"AND owner = ? AND worker_host = ? AND worker_pid IN ({_marks(pids)}) AND NOT EXISTS ("
+                "SELECT 1 FROM taskctl_jobs later WHERE later.queue = taskctl_jobs.queue AND later.state = 'running' "
+                "AND later.worker_host = taskctl_jobs.worker_host AND later.worker_pid = taskctl_jobs.worker_pid "
+                "AND later.worker_thread = taskctl_jobs.worker_thread AND later.started_at > taskctl_jobs.started_at)",
                 (time.time() + self.lease, self.name, self.owner, hostname(), *pids),
             )
             return curs.rowcount
@@ -533,6 +539,51 @@ def _end_attempt(
         "error_type = ?, error_message = ?, traceback = ? WHERE job_id = ? AND outcome = 'running'",
         (outcome.value, now, now, *error, job_id),
     )
+
+
+# An outcome reported by a worker whose job was recovered as lost meanwhile (its
+# lease ran out while it still ran): kept on its attempt, never dropped.
+LATE = ("LateOutcome", "the worker finished after its job was recovered as lost", None)
+
+
+def _late_success(curs: sqlite3.Cursor, job_id: str, now: float, value_preview: str | None) -> bool:
+    """A success after recovery. A job failed as WorkerLost, not run nor retried since, did
+    succeed: it says so (True, its value is to be cached). Else only its attempt records it."""
+    attempt = _end_lost_attempt(curs, job_id, Outcome.SUCCEEDED, now, LATE)
+    if attempt is None:
+        return False
+    curs.execute(
+        "UPDATE taskctl_jobs SET state = 'succeeded', data = NULL, finished_at = ?, duration = ? - started_at, "
+        "result_preview = ?, error_type = NULL, error_message = NULL, traceback = NULL "
+        "WHERE id = ? AND state = 'failed' AND error_type = 'WorkerLost' AND attempts = ? AND retried_as IS NULL",
+        (now, now, value_preview, job_id, attempt),
+    )
+    if not curs.rowcount:
+        return False
+    curs.execute(
+        "UPDATE taskctl_attempts SET error_type = NULL, error_message = NULL WHERE job_id = ? AND attempt = ?",
+        (job_id, attempt),
+    )
+    return True
+
+
+def _end_lost_attempt(
+    curs: sqlite3.Cursor, job_id: str, outcome: Outcome, now: float, error: tuple[Any, ...]
+) -> int | None:
+    "This worker's latest attempt of the job, recovered as lost, ends as it did; its number, if any."
+    row = curs.execute(
+        "SELECT attempt FROM taskctl_attempts WHERE job_id = ? AND worker = ? AND outcome = 'lost' "
+        "ORDER BY attempt DESC LIMIT 1",
+        (job_id, str(Worker.current())),
+    ).fetchone()
+    if row is None:
+        return None
+    curs.execute(
+        "UPDATE taskctl_attempts SET outcome = ?, finished_at = ?, duration = ? - started_at, "
+        "error_type = ?, error_message = ?, traceback = ? WHERE job_id = ? AND attempt = ?",
+        (outcome.value, now, now, *error, job_id, row[0]),
+    )
+    return int(row[0])
 
 
 def _drop_open_attempt(curs: sqlite3.Cursor, job_id: str) -> None:
