@@ -14,7 +14,7 @@ from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from rich import box
-from rich.console import Group, RenderableType
+from rich.console import Group, OverflowMethod, RenderableType
 from rich.highlighter import JSONHighlighter
 from rich.syntax import Syntax
 from rich.table import Column, Table
@@ -74,6 +74,16 @@ def state_text(state: State | str) -> Text:
     return Text(name, style=STATE_STYLES.get(name, ""))
 
 
+def error_cell(failure: Job | Attempt, limit: int | None = None) -> Text:
+    "The innermost cause of a chained error first (it says what to fix), then the error raised."
+    cause = failure.cause
+    text = plain(cause.text if cause else failure.error or "", limit=limit, style="red")
+    if cause:
+        text.append(" ← ", style="dim")
+        text.append_text(plain(failure.error or "", limit=limit, style="red"))
+    return text
+
+
 def call_text(job: Job) -> Text:
     parts = [json.dumps(a, default=str, ensure_ascii=False) for a in job.args]
     parts += [f"{k}={json.dumps(v, default=str, ensure_ascii=False)}" for k, v in (job.kwargs or {}).items()]
@@ -91,13 +101,16 @@ _MIN_WIDTH = {
     "finished": 8, "last run": 8,
 }  # fmt: skip
 SPARK = " ▁▂▃▄▅▆▇█"
+_ERRORS = {"error", "result / error"}
 
 
 def _table(title: str, *columns: str) -> Table:
     table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
     for column in columns:
         width = max(len(column), _MIN_WIDTH.get(column, 0))
-        table.add_column(column, no_wrap=column in _NO_WRAP, overflow="ellipsis", min_width=width)
+        # An error is folded onto more lines, never cut: its end often says what to fix.
+        overflow: OverflowMethod = "fold" if column in _ERRORS else "ellipsis"
+        table.add_column(column, no_wrap=column in _NO_WRAP, overflow=overflow, min_width=width)
     return table
 
 
@@ -200,7 +213,7 @@ def _job_cells(job: Job | Upcoming, kind: str, tz: tzinfo | None, now: float) ->
             human_duration(job.elapsed(now)),
             str(job.attempts),
         )
-    error = plain(job.error or "", limit=60, style="red")
+    error = error_cell(job)
     if job.retried_as:
         error.append(f" (retried as {job.retried_as[:8]})", style="dim")
     return job_id, task, error, str(job.attempts), short_time(job.finished_at, tz)
@@ -274,7 +287,7 @@ def history_table(
         return Text("History: no finished jobs match", style="dim")
     table = _table("History (newest first)", "id", "task", "state", "finished", "took", "attempts", "result / error")
     for job in jobs:
-        outcome = plain(job.error, style="red") if job.error and job.state is not State.SUCCEEDED else None
+        outcome = error_cell(job) if job.error and job.state is not State.SUCCEEDED else None
         table.add_row(
             short_id(job.id),
             plain(job.task or "?", limit=40),
@@ -363,6 +376,7 @@ def job_detail(
         ("retry of", job.retry_of),
         ("retried as", job.retried_as),
         _result_field(job, result),
+        ("cause", (cause := job.cause) and Text(literal(cause.text), style="red")),
         ("error", job.error and Text(literal(job.error), style="red")),
     ]
     for name, value in fields:
@@ -379,7 +393,7 @@ def job_detail(
                 human_duration(attempt.duration),
                 plain(attempt.worker or "", limit=40),
                 state_text(attempt.outcome.value),
-                plain(attempt.error or "", limit=None, style="red"),
+                error_cell(attempt),
             )
         parts += [Text(), _fit(table, width)]
     parts += _tracebacks(attempts, job)
