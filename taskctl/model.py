@@ -8,11 +8,14 @@ inside, and ISO 8601 with an offset, to the microsecond, outside.
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 from enum import Enum, StrEnum
 from typing import Any, NamedTuple
+
+from taskctl.escape import json_escaped
 
 PREVIEW_CHARS = 200
 
@@ -322,9 +325,28 @@ def preview(value: Any) -> str:
     return text if len(text) <= PREVIEW_CHARS else text[: PREVIEW_CHARS - 1] + "…"
 
 
-def dumps(document: Any) -> str:
-    "The one JSON encoder of taskctl's output: indented, UTF-8 as is, model types by value."
-    return json.dumps(document, indent=2, ensure_ascii=False, default=_default)
+def dumps(document: Any, indent: int | None = 2) -> str:
+    """The one JSON encoder of taskctl's output: indented, UTF-8 as is (but for the controls
+    a terminal acts on), model types by value. Strict parsers accept it: a NaN or an infinity
+    (which a task may return) is written as the string "NaN", "Infinity" or "-Infinity"."""
+    try:
+        text = json.dumps(document, indent=indent, ensure_ascii=False, default=_default, allow_nan=False)
+    except ValueError:
+        text = json.dumps(_finite(document), indent=indent, ensure_ascii=False, default=_default, allow_nan=False)
+    return json_escaped(text)
+
+
+def _finite(value: Any) -> Any:
+    "The document with its non-finite floats as strings (model types turned into plain values first)."
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_finite(item) for item in value]
+    if isinstance(value, Enum) or hasattr(value, "to_json"):
+        return _finite(_default(value))
+    return value
 
 
 def _default(value: Any) -> Any:

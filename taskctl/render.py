@@ -8,7 +8,6 @@ terminal.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, tzinfo
 from typing import Any
@@ -20,12 +19,11 @@ from rich.syntax import Syntax
 from rich.table import Column, Table
 from rich.text import Text
 
+from taskctl.escape import CONTROL as _CONTROL
 from taskctl.model import Attempt, CachedResult, Job, Snapshot, State, TaskSummary, Upcoming, iso
 from taskctl.stats import TaskStats
 from taskctl.times import human_duration
 
-# C0 and C1 controls, and the bidirectional overrides that can reorder what a line seems to say.
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 STATE_STYLES = {
     "queued": "cyan",
     "scheduled": "blue",

@@ -48,3 +48,64 @@ def test_a_chained_error_shows_its_innermost_cause_first_and_whole(project):
     history = " ".join(line.strip() for line in project.ok("history").splitlines())
     assert "Name or service not known ← ConnectionError" in history
     assert "cause" in project.ok("show", failed)
+
+
+HOSTILE_ERROR = "\x1b]8;;https://evil.invalid\x07click\x1b]8;;\x07 \x1b]0;owned\x07 \x1b[2J \u202eevil\nforged line"
+
+
+def test_consumer_log_lines_escape_control_sequences(project):
+    job = project.enqueue("boom", json.dumps(HOSTILE_ERROR))
+    for verbose in ((), ("-v",)):
+        project.enqueue("boom", json.dumps(HOSTILE_ERROR))
+        log = project.burst(*verbose).stderr
+        assert f"{job} failed: ValueError:" in log or "failed: ValueError:" in log
+        for raw in ("\x1b", "\x07", "\u202e"):
+            assert raw not in log, (raw, log)
+        if not verbose:  # with -v, Huey's traceback (many lines anyway) follows, its message as raised
+            assert "\nforged line" not in log
+        assert "\\x1b]8;;https://evil.invalid\\x07click" in log and "\\u202eevil\\nforged line" in log
+
+
+def test_a_chained_failure_logs_its_cause(project):
+    add_tasks(project, CHAINED)
+    project.enqueue("fetch")
+    log = project.burst().stderr
+    assert "failed: ConnectionError: HTTPSConnectionPool(" in log
+    assert "(cause: gaierror: [Errno -2] Name or service not known)" in log
+
+
+def strict(text: str):
+    "What a strict parser (JavaScript's JSON.parse, Go's encoding/json) accepts: no NaN or Infinity."
+
+    def refuse(name: str):
+        raise AssertionError(f"bare {name} in a JSON document")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_json_documents_are_strict_and_escape_bidi_controls(project):
+    add_tasks(
+        project,
+        "\n\n@task()\ndef odd():\n    return {'nan': float('nan'), 'inf': [float('inf'), -float('inf')], 'text': 'a\\u202eb\\x9b'}\n",
+    )
+    job = project.enqueue("odd")
+    project.burst()
+    for args in (("status", "--json"), ("results", "--json"), ("results", "odd", "--json"), ("show", job, "--json"),
+                 ("history", "--json"), ("tasks", "--json")):  # fmt: skip
+        out = project.ok(*args)
+        assert "\u202e" not in out and "\x9b" not in out, args
+        strict(out)
+    value = strict(project.ok("results", "odd", "--json"))["value"]
+    assert value == {"nan": "NaN", "inf": ["Infinity", "-Infinity"], "text": "a\u202eb\x9b"}
+    assert "\\u202e" in project.ok("results", "odd", "--json")
+
+
+def test_enqueue_refuses_nan_infinity_and_deep_nesting_in_one_line(project):
+    for argument in ("NaN", "[1, Infinity]", 'key={"a": -Infinity}', "[" * 500 + "]" * 500,
+                     "k=" + '{"a": ' * 500 + "1" + "}" * 500):  # fmt: skip
+        result = project.cli("enqueue", "echo", argument)
+        assert result.exit_code == 2, (argument[:20], result.stdout, result.stderr)
+        assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+        assert "NaN or Infinity" in result.stderr or "nested more than 100 levels deep" in result.stderr
+    assert not project.has_record() or project.status()["counts"]["queued"] == 0
+    assert project.enqueue("echo", '"NaN"') and project.enqueue("echo", "[" * 50 + "]" * 50)

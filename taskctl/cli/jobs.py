@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from typing import Annotated
@@ -53,7 +54,8 @@ def enqueue(
         typer.echo(job_id)
         return
     typer.echo(f"job {job_id} queued, waiting…", err=True)
-    typer.echo(to_json(jobs.wait_for(obj.app, obj.record, job_id, timeout)))
+    # As the record keeps it (what JSON cannot hold, as text), then strict, like every --json.
+    typer.echo(dumps(json.loads(to_json(jobs.wait_for(obj.app, obj.record, job_id, timeout))), indent=None))
 
 
 def status(
