@@ -109,3 +109,14 @@ def test_enqueue_refuses_nan_infinity_and_deep_nesting_in_one_line(project):
         assert "NaN or Infinity" in result.stderr or "nested more than 100 levels deep" in result.stderr
     assert not project.has_record() or project.status()["counts"]["queued"] == 0
     assert project.enqueue("echo", '"NaN"') and project.enqueue("echo", "[" * 50 + "]" * 50)
+
+
+def test_piped_tables_have_no_trailing_spaces(project):
+    project.enqueue("boom", "a short error")
+    project.enqueue("add", "1", "2")
+    project.burst()
+    project.enqueue("echo", "queued")
+    for command in (("status",), ("history",), ("tasks",), ("stats",), ("results",)):
+        out = project.ok(*command)
+        assert out.count("\n") > 3, command
+        assert [line for line in out.splitlines() if line.endswith(" ")] == [], command
