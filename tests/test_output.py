@@ -86,7 +86,8 @@ def strict(text: str):
 def test_json_documents_are_strict_and_escape_bidi_controls(project):
     add_tasks(
         project,
-        "\n\n@task()\ndef odd():\n    return {'nan': float('nan'), 'inf': [float('inf'), -float('inf')], 'text': 'a\\u202eb\\x9b'}\n",
+        "\n\n@task()\ndef odd():\n"
+        "    return {'nan': float('nan'), 'inf': [float('inf'), -float('inf')], 'text': 'a\\u202eb\\x9b'}\n",
     )
     job = project.enqueue("odd")
     project.burst()
