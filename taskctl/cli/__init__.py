@@ -66,7 +66,6 @@ app = typer.Typer(
     cls=TaskctlGroup,
     help="See and steer background jobs: a CLI over Huey, with SQLite by default.",
     no_args_is_help=True,
-    add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,  # help texts mention [retention] and [taskctl]: plain text, not markup
 )

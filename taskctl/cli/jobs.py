@@ -12,6 +12,7 @@ from rich.console import Console, Group, RenderableType
 from rich.live import Live
 from rich.text import Text
 
+from taskctl import completion as complete
 from taskctl import jobs
 from taskctl.cli.state import LIMIT_MAX, console, state
 from taskctl.errors import UsageError
@@ -22,7 +23,12 @@ from taskctl.times import parse_at, parse_duration, zone_name
 
 def enqueue(
     ctx: typer.Context,
-    task: Annotated[str, typer.Argument(help="Task name: full (tasks.github.top_repos) or a unique suffix.")],
+    task: Annotated[
+        str,
+        typer.Argument(
+            help="Task name: full (tasks.github.top_repos) or a unique suffix.", autocompletion=complete.task_names
+        ),
+    ],
     params: Annotated[
         list[str] | None,
         typer.Argument(

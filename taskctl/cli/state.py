@@ -15,6 +15,7 @@ from typing import Annotated, Any, TextIO, cast
 import typer
 from rich.console import Console, RenderableType
 
+from taskctl import completion as complete
 from taskctl.app import App, build_app
 from taskctl.config import Settings, load_settings
 from taskctl.engines import open_record
@@ -69,7 +70,10 @@ class Session:
         return open_record(self.settings)
 
 
-TaskOption = Annotated[str | None, typer.Option("--task", help="Only this task (full name or unique suffix).")]
+TaskOption = Annotated[
+    str | None,
+    typer.Option("--task", help="Only this task (full name or unique suffix).", autocompletion=complete.task_names),
+]
 
 
 def finished_state(value: str | None) -> State | None:
