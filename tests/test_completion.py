@@ -72,3 +72,15 @@ def test_show_and_install_completion(project, tmp_path):
     )
     assert installed.returncode == 0, installed.stderr
     assert "completion installed" in installed.stdout.lower() and (tmp_path / ".bashrc").exists()
+
+
+def test_tasks_with_history_lists_each_finished_task_once(project):
+    from taskctl.config import load_settings
+    from taskctl.engines import open_record
+
+    for task in ("add", "add", "echo", "boom", "boom"):
+        project.enqueue(task, "1")
+    project.burst()
+    project.enqueue("sample")  # queued, not finished: not in history
+    record = open_record(load_settings(project.config))
+    assert sorted(record.tasks_with_history()) == [f"{project.module}.{t}" for t in ("add", "boom", "echo")]
