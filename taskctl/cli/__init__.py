@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from taskctl.cli import consumer, inspect, jobs, move, steer, tasks
+from taskctl.cli import consumer, inspect, jobs, move, ops, steer, tasks
 from taskctl.cli.state import Session
 from taskctl.engines import database_errors
 from taskctl.errors import TaskctlError
@@ -100,6 +100,8 @@ app.command("retry")(steer.retry)
 app.command("cancel")(steer.cancel)
 app.command("purge")(steer.purge)
 app.command("move")(move.move)
+app.command("check")(ops.check)
+app.command("backup")(ops.backup)
 
 
 def main() -> None:

@@ -53,6 +53,7 @@ def open_record(settings: Settings, read_only: bool = False) -> Record:
     from taskctl.engines.sqlite_record import SqliteRecord
 
     path = settings.database
+    refuse_network_filesystem(path)
     if not path.exists():
         raise DatabaseError(
             f"no database at {path} yet: nothing has been queued there; "
@@ -113,10 +114,21 @@ def sqlite_error(path: Path, exc: sqlite3.Error, busy_timeout: float) -> Databas
     return DatabaseError(f"cannot open database {path}: {text}")
 
 
+def refuse_network_filesystem(path: Path) -> None:
+    from taskctl.engines.filesystems import network_filesystem
+
+    if kind := network_filesystem(path):
+        raise DatabaseError(
+            f"database {path} is on a network filesystem ({kind}), where SQLite's locking fails and the "
+            "database can be corrupted; keep it on a local disk, or use Redis to share jobs between machines"
+        )
+
+
 def check_sqlite_file(path: Path) -> None:
     "A directory, or another program's SQLite database: taskctl must not add its tables to it."
     if path.is_dir():
         raise DatabaseError(f"database {path} is a directory; set [taskctl] database to a file path")
+    refuse_network_filesystem(path)
     if not path.exists():
         return
     try:
