@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import stat
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from conftest import stop, wait_until
@@ -49,11 +49,13 @@ def test_check_says_each_problem_in_a_line_and_exits_1(project):
 
 
 def test_check_passes_with_a_consumer_alive_and_the_periodic_run_queued(project):
-    project.write_config(extra=NO_PRUNE, schedules=f'"{project.module}.sample" = "* * * * *"')
-    # What the consumer's scheduler does each minute: queue the periodic runs due, taking their slots.
+    # Due once an hour, five minutes ago: the test may take a while on a loaded machine.
+    due = datetime.now(UTC).replace(tzinfo=None, second=0, microsecond=0) - timedelta(minutes=5)
+    cron = f'"{project.module}.sample" = "{due.minute} * * * *"'
+    project.write_config(extra=NO_PRUNE, schedules=cron, taskctl='timezone = "UTC"')
+    # What the consumer's scheduler did in that minute: queue the periodic runs due, taking their slots.
     app = build_app(load_settings(project.config))
-    minute = datetime.now(UTC).replace(tzinfo=None, second=0, microsecond=0)
-    for task in app.huey.read_periodic(minute):
+    for task in app.huey.read_periodic(due):
         app.huey.enqueue(task)
     consumer = project.start_consumer("--no-periodic")
     try:
