@@ -1,3 +1,3 @@
-from taskctl.cli import main
+from taskctl.launch import main
 
 main()

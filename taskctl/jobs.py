@@ -27,12 +27,50 @@ from taskctl.stats import TaskStats, task_stats
 _KWARG = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=(.*)$", re.DOTALL)
 
 
+MAX_DEPTH = 100  # nesting an argument may have: pickling recurses per level, and Redis's Lua JSON stops at 1000
+
+
 def parse_value(text: str) -> Any:
-    "JSON when it is valid JSON, else the text itself."
+    "JSON when it is valid JSON, else the text itself; refuses what JSON or pickle cannot carry."
     try:
-        return json.loads(text)
+        value = json.loads(text, parse_constant=_no_constant)
+    except _NonFinite:
+        raise UsageError(
+            f"argument {_cut(text)!r} holds NaN or Infinity, which JSON cannot hold; "
+            "pass a number, or quote the text as a JSON string ('\"NaN\"')"
+        ) from None
+    except RecursionError:
+        value = None  # deeper than json can parse: refused below as too deep
     except ValueError:
         return text
+    if (value is None and text.strip() != "null") or _depth(value) > MAX_DEPTH:
+        raise UsageError(f"argument {_cut(text)!r} is nested more than {MAX_DEPTH} levels deep; flatten it")
+    return value
+
+
+class _NonFinite(ValueError):
+    "NaN, Infinity or -Infinity in an argument."
+
+
+def _no_constant(name: str) -> Any:
+    raise _NonFinite(name)
+
+
+def _depth(value: Any) -> int:
+    "How deeply lists and objects nest in a parsed JSON value (without recursion: it may be deep)."
+    deepest, stack = 0, [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, list | dict):
+            deepest = max(deepest, depth + 1)
+            if deepest > MAX_DEPTH:
+                break
+            stack += [(child, depth + 1) for child in (item.values() if isinstance(item, dict) else item)]
+    return deepest
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= 40 else text[:39] + "…"
 
 
 def parse_call(tokens: list[str]) -> tuple[list[Any], dict[str, Any]]:

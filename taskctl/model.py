@@ -8,6 +8,8 @@ inside, and ISO 8601 with an offset, to the microsecond, outside.
 from __future__ import annotations
 
 import json
+import math
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 from enum import Enum, StrEnum
@@ -15,6 +17,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
     from taskctl.presence import ConsumerStatus
+
+from taskctl.escape import json_escaped
 
 PREVIEW_CHARS = 200
 ARGS_CHARS = 10_000  # a call's arguments kept as JSON in the record; past this, a preview
@@ -64,6 +68,51 @@ def error_text(kind: str | None, message: str | None) -> str | None:
     return f"{kind}: {message}" if message else kind
 
 
+# How Python's traceback joins the exceptions of a chain, innermost first.
+_CHAINED = re.compile(
+    r"\n\n(?:The above exception was the direct cause of the following exception|"
+    r"During handling of the above exception, another exception occurred):\n\n"
+)
+
+
+class Cause(NamedTuple):
+    "The innermost exception of a chain: what usually says what to fix."
+
+    type: str
+    message: str | None
+
+    @property
+    def text(self) -> str:
+        return error_text(self.type, self.message) or self.type
+
+
+def innermost_cause(error_type: str | None, traceback: str | None) -> Cause | None:
+    """The first exception of the chain the traceback prints, when it is a chain that
+    ends in `error_type` (a record can keep the traceback of an earlier error)."""
+    if not error_type or not traceback:
+        return None
+    blocks = _CHAINED.split(traceback.rstrip("\n"))
+    if len(blocks) < 2:
+        return None
+    last, first = _exception_line(blocks[-1]), _exception_line(blocks[0])
+    if last is None or first is None or last[0].rpartition(".")[2] != error_type:
+        return None
+    return Cause(first[0].rpartition(".")[2], first[1])
+
+
+def _exception_line(block: str) -> tuple[str, str | None] | None:
+    "The type and message of one block: the lines after its header and indented frames."
+    lines = block.split("\n")
+    if lines and lines[0].startswith("Traceback (most recent call last):"):
+        lines = lines[1:]
+    for index, line in enumerate(lines):
+        if line and not line.startswith(" "):
+            kind, colon, message = line.partition(": ")
+            rest = "\n".join([message, *lines[index + 1 :]]).strip() if colon else None
+            return (kind.rstrip(":"), rest or None) if kind.isprintable() and " " not in kind else None
+    return None
+
+
 @dataclass(frozen=True)
 class Job:
     id: str
@@ -93,6 +142,10 @@ class Job:
     def error(self) -> str | None:
         return error_text(self.error_type, self.error_message)
 
+    @property
+    def cause(self) -> Cause | None:
+        return innermost_cause(self.error_type, self.traceback)
+
     def elapsed(self, now: float) -> float | None:
         "How long a running job has been running."
         return round(now - self.started_at, 6) if self.state is State.RUNNING and self.started_at else None
@@ -116,6 +169,7 @@ class Job:
             "worker": self.worker,
             "error": self.error,
             "error_type": self.error_type,
+            **_cause_json(self.cause),
             "traceback": self.traceback,
             "result_preview": self.result_preview,
             "retry_of": self.retry_of,
@@ -149,6 +203,10 @@ class Attempt:
     def error(self) -> str | None:
         return error_text(self.error_type, self.error_message)
 
+    @property
+    def cause(self) -> Cause | None:
+        return innermost_cause(self.error_type, self.traceback)
+
     def to_json(self, tz: tzinfo | None = None) -> dict[str, Any]:
         return {
             "attempt": self.attempt,
@@ -160,6 +218,7 @@ class Attempt:
             "error": self.error,
             "error_type": self.error_type,
             "error_message": self.error_message,
+            **_cause_json(self.cause),
             "traceback": self.traceback,
         }
 
@@ -321,9 +380,28 @@ def preview(value: Any) -> str:
     return text if len(text) <= PREVIEW_CHARS else text[: PREVIEW_CHARS - 1] + "…"
 
 
-def dumps(document: Any) -> str:
-    "The one JSON encoder of taskctl's output: indented, UTF-8 as is, model types by value."
-    return json.dumps(document, indent=2, ensure_ascii=False, default=_default)
+def dumps(document: Any, indent: int | None = 2) -> str:
+    """The one JSON encoder of taskctl's output: indented, UTF-8 as is (but for the controls
+    a terminal acts on), model types by value. Strict parsers accept it: a NaN or an infinity
+    (which a task may return) is written as the string "NaN", "Infinity" or "-Infinity"."""
+    try:
+        text = json.dumps(document, indent=indent, ensure_ascii=False, default=_default, allow_nan=False)
+    except ValueError:
+        text = json.dumps(_finite(document), indent=indent, ensure_ascii=False, default=_default, allow_nan=False)
+    return json_escaped(text)
+
+
+def _finite(value: Any) -> Any:
+    "The document with its non-finite floats as strings (model types turned into plain values first)."
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_finite(item) for item in value]
+    if isinstance(value, Enum) or hasattr(value, "to_json"):
+        return _finite(_default(value))
+    return value
 
 
 def _default(value: Any) -> Any:
@@ -334,6 +412,11 @@ def _default(value: Any) -> Any:
     if isinstance(value, tuple | frozenset | set):
         return list(value)
     return str(value)
+
+
+def _cause_json(cause: Cause | None) -> dict[str, str | None]:
+    "`cause` (`Type: message` of the innermost exception of a chain) and `cause_type`; null when not chained."
+    return {"cause": cause.text if cause else None, "cause_type": cause.type if cause else None}
 
 
 def _micro(seconds: float | None) -> float | None:

@@ -8,24 +8,22 @@ terminal.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from rich import box
-from rich.console import Group, RenderableType
+from rich.console import Group, OverflowMethod, RenderableType
 from rich.highlighter import JSONHighlighter
 from rich.syntax import Syntax
 from rich.table import Column, Table
 from rich.text import Text
 
+from taskctl.escape import CONTROL as _CONTROL
 from taskctl.model import Attempt, CachedResult, Job, Snapshot, State, TaskSummary, Upcoming, iso
 from taskctl.stats import TaskStats
 from taskctl.times import human_duration
 
-# C0 and C1 controls, and the bidirectional overrides that can reorder what a line seems to say.
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 STATE_STYLES = {
     "queued": "cyan",
     "scheduled": "blue",
@@ -74,6 +72,16 @@ def state_text(state: State | str) -> Text:
     return Text(name, style=STATE_STYLES.get(name, ""))
 
 
+def error_cell(failure: Job | Attempt, limit: int | None = None) -> Text:
+    "The innermost cause of a chained error first (it says what to fix), then the error raised."
+    cause = failure.cause
+    text = plain(cause.text if cause else failure.error or "", limit=limit, style="red")
+    if cause:
+        text.append(" ← ", style="dim")
+        text.append_text(plain(failure.error or "", limit=limit, style="red"))
+    return text
+
+
 def call_text(job: Job) -> Text:
     if job.args_preview:
         return plain(job.args_preview, limit=40)
@@ -93,13 +101,16 @@ _MIN_WIDTH = {
     "finished": 8, "last run": 8,
 }  # fmt: skip
 SPARK = " ▁▂▃▄▅▆▇█"
+_ERRORS = {"error", "result / error"}
 
 
 def _table(title: str, *columns: str) -> Table:
     table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
     for column in columns:
         width = max(len(column), _MIN_WIDTH.get(column, 0))
-        table.add_column(column, no_wrap=column in _NO_WRAP, overflow="ellipsis", min_width=width)
+        # An error is folded onto more lines, never cut: its end often says what to fix.
+        overflow: OverflowMethod = "fold" if column in _ERRORS else "ellipsis"
+        table.add_column(column, no_wrap=column in _NO_WRAP, overflow=overflow, min_width=width)
     return table
 
 
@@ -205,7 +216,7 @@ def _job_cells(
             elapsed_text(job, now, overdue),
             str(job.attempts),
         )
-    error = plain(job.error or "", limit=60, style="red")
+    error = error_cell(job)
     if job.retried_as:
         error.append(f" (retried as {job.retried_as[:8]})", style="dim")
     return job_id, task, error, str(job.attempts), short_time(job.finished_at, tz)
@@ -316,7 +327,7 @@ def history_table(
         return Text("History: no finished jobs match", style="dim")
     table = _table("History (newest first)", "id", "task", "state", "finished", "took", "attempts", "result / error")
     for job in jobs:
-        outcome = plain(job.error, style="red") if job.error and job.state is not State.SUCCEEDED else None
+        outcome = error_cell(job) if job.error and job.state is not State.SUCCEEDED else None
         table.add_row(
             short_id(job.id),
             plain(job.task or "?", limit=40),
@@ -411,6 +422,7 @@ def job_detail(
         ("retry of", job.retry_of),
         ("retried as", job.retried_as),
         _result_field(job, result),
+        ("cause", (cause := job.cause) and Text(literal(cause.text), style="red")),
         ("error", job.error and Text(literal(job.error), style="red")),
     ]
     for name, value in fields:
@@ -427,7 +439,7 @@ def job_detail(
                 human_duration(attempt.duration),
                 plain(attempt.worker or "", limit=40),
                 state_text(attempt.outcome.value),
-                plain(attempt.error or "", limit=None, style="red"),
+                error_cell(attempt),
             )
         parts += [Text(), _fit(table, width)]
     parts += _tracebacks(attempts, job)

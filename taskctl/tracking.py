@@ -36,6 +36,17 @@ def record_escaped(huey: Huey, task: Task, exc: BaseException) -> None:
         logger.exception("Could not record the failure of job %s.", task.id)
 
 
+def _cause(exc: BaseException) -> str:
+    "` (cause: Type: message)`, the innermost exception of a chain, as tables show it first."
+    inner, seen = exc, {id(exc)}
+    while (nxt := inner.__cause__ or (None if inner.__suppress_context__ else inner.__context__)) is not None:
+        if id(nxt) in seen:  # a chain can loop
+            break
+        inner = nxt
+        seen.add(id(nxt))
+    return "" if inner is exc else f" (cause: {type(inner).__name__}: {inner})"
+
+
 def install(huey: TaskctlHuey) -> None:
     storage: Store = huey.storage
 
@@ -48,12 +59,13 @@ def install(huey: TaskctlHuey) -> None:
             return
         storage.record_error(task.id, exc, format_traceback(exc), final=not task.retries, writes=writes)
         logger.warning(
-            "%s.%s %s failed: %s: %s%s",
+            "%s.%s %s failed: %s: %s%s%s",
             type(task).__module__,
             task.name,
             task.id,
             type(exc).__name__,
             exc,
+            _cause(exc),
             f" (will retry, {task.retries} left)" if task.retries else "",
         )
 

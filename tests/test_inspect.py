@@ -258,12 +258,12 @@ def test_an_empty_task_name_or_a_huge_limit_is_refused(project):
 
 JOB_KEYS = {
     "id", "task", "state", "args", "kwargs", "priority", "eta", "enqueued_at", "started_at", "finished_at",
-    "duration", "attempts", "worker", "error", "error_type", "traceback", "result_preview", "retry_of", "retried_as",
-    "args_preview",
+    "duration", "attempts", "worker", "error", "error_type", "cause", "cause_type", "traceback", "result_preview",
+    "retry_of", "retried_as", "args_preview",
 }  # fmt: skip
 ATTEMPT_KEYS = {
     "attempt", "started_at", "finished_at", "duration", "worker", "outcome", "error", "error_type",
-    "error_message", "traceback",
+    "error_message", "cause", "cause_type", "traceback",
 }  # fmt: skip
 RESULT_KEYS = {"task", "job_id", "value", "value_preview", "computed_at", "duration", "age"}
 STATS_KEYS = {

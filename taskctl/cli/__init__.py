@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from taskctl.cli import consumer, inspect, jobs, keys, move, service, steer, tasks, upgrade, workers
+from taskctl.cli import consumer, inspect, jobs, keys, move, ops, service, steer, tasks, upgrade, workers
 from taskctl.cli.state import Session
 from taskctl.engines import database_errors
 from taskctl.errors import TaskctlError
@@ -66,7 +66,6 @@ app = typer.Typer(
     cls=TaskctlGroup,
     help="See and steer background jobs: a CLI over Huey, with SQLite by default.",
     no_args_is_help=True,
-    add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,  # help texts mention [retention] and [taskctl]: plain text, not markup
 )
@@ -105,6 +104,8 @@ app.command("workers")(workers.workers)
 app.add_typer(service.app, name="service")
 app.command("upgrade")(upgrade.upgrade)
 app.add_typer(keys.app, name="key")
+app.command("check")(ops.check)
+app.command("backup")(ops.backup)
 
 
 def main() -> None:

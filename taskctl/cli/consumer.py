@@ -11,6 +11,7 @@ from taskctl.cli.state import state
 from taskctl.config import WORKER_TYPES
 from taskctl.consumer import run_consumer as run
 from taskctl.errors import UsageError
+from taskctl.logs import escaping_handler
 from taskctl.times import parse_duration
 
 
@@ -48,10 +49,7 @@ def run_consumer(
         raise UsageError(f"--worker-type must be one of {', '.join(WORKER_TYPES)}")
     obj = state(ctx)
     settings = obj.settings
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, handlers=[escaping_handler()])
     logging.getLogger("taskctl").setLevel(logging.INFO)
     if not verbose:
         logging.getLogger("huey").addFilter(_drop_task_tracebacks)

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
+from taskctl import completion as complete
 from taskctl import jobs
 from taskctl.cli.state import LIMIT_MAX, TaskOption, finished_state, output, state
 from taskctl.errors import TaskctlError, UsageError
@@ -20,7 +21,12 @@ AsJson = Annotated[bool, typer.Option("--json", help="One JSON document, for scr
 
 def show(
     ctx: typer.Context,
-    job_id: Annotated[str, typer.Argument(help="A job id, or a unique prefix of one (at least 4 characters).")],
+    job_id: Annotated[
+        str,
+        typer.Argument(
+            help="A job id, or a unique prefix of one (at least 4 characters).", autocompletion=complete.job_ids
+        ),
+    ],
     as_json: AsJson = False,
 ) -> None:
     """Everything about one job: arguments, state, every attempt, the traceback."""
@@ -96,7 +102,10 @@ def stats(
 def results(
     ctx: typer.Context,
     task: Annotated[
-        str | None, typer.Argument(help="Show this task's whole value (full name or unique suffix).")
+        str | None,
+        typer.Argument(
+            help="Show this task's whole value (full name or unique suffix).", autocompletion=complete.task_names
+        ),
     ] = None,
     limit: Annotated[int, typer.Option(min=1, max=LIMIT_MAX, help="At most this many results.")] = 50,
     as_json: AsJson = False,

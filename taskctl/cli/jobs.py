@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from typing import Annotated
@@ -11,6 +12,7 @@ from rich.console import Console, Group, RenderableType
 from rich.live import Live
 from rich.text import Text
 
+from taskctl import completion as complete
 from taskctl import jobs
 from taskctl.cli.state import LIMIT_MAX, console, state
 from taskctl.errors import UsageError
@@ -21,7 +23,12 @@ from taskctl.times import parse_at, parse_duration, zone_name
 
 def enqueue(
     ctx: typer.Context,
-    task: Annotated[str, typer.Argument(help="Task name: full (tasks.github.top_repos) or a unique suffix.")],
+    task: Annotated[
+        str,
+        typer.Argument(
+            help="Task name: full (tasks.github.top_repos) or a unique suffix.", autocompletion=complete.task_names
+        ),
+    ],
     params: Annotated[
         list[str] | None,
         typer.Argument(
@@ -83,7 +90,8 @@ def enqueue(
         typer.echo(job_id)
         return
     typer.echo(f"job {job_id} queued, waiting…", err=True)
-    typer.echo(to_json(jobs.wait_for(obj.app, obj.record, job_id, timeout)))
+    # As the record keeps it (what JSON cannot hold, as text), then strict, like every --json.
+    typer.echo(dumps(json.loads(to_json(jobs.wait_for(obj.app, obj.record, job_id, timeout))), indent=None))
 
 
 def status(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import sys
 from collections.abc import Callable
@@ -9,11 +10,12 @@ from dataclasses import dataclass
 from datetime import tzinfo
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TextIO, cast
 
 import typer
 from rich.console import Console, RenderableType
 
+from taskctl import completion as complete
 from taskctl.app import App, build_app
 from taskctl.config import Settings, load_settings
 from taskctl.engines import open_record, require_database
@@ -75,7 +77,10 @@ class Session:
         return open_record(self.settings)
 
 
-TaskOption = Annotated[str | None, typer.Option("--task", help="Only this task (full name or unique suffix).")]
+TaskOption = Annotated[
+    str | None,
+    typer.Option("--task", help="Only this task (full name or unique suffix).", autocompletion=complete.task_names),
+]
 
 
 def finished_state(value: str | None) -> State | None:
@@ -105,6 +110,32 @@ def output(
 
 def console() -> Console:
     """stdout. With no TTY (a pipe, a file) rich drops colour by itself; tables get
-    room to be whole rather than the 80 columns rich would assume."""
-    width = None if sys.stdout.isatty() or "COLUMNS" in os.environ else 200
-    return Console(file=sys.stdout, highlight=False, width=width)
+    room to be whole rather than the 80 columns rich would assume, and lose the
+    spaces rich pads each line with up to the table's width."""
+    if sys.stdout.isatty():
+        return Console(file=sys.stdout, highlight=False)
+    width = None if "COLUMNS" in os.environ else 200
+    # rich needs only write, flush and isatty of its file.
+    return Console(file=cast(TextIO, TrimmedLines(sys.stdout)), highlight=False, width=width)
+
+
+class TrimmedLines(io.TextIOBase):
+    "A text stream that writes each line without its trailing spaces."
+
+    def __init__(self, target: TextIO) -> None:
+        self.target, self.pending = target, ""
+
+    def write(self, text: str) -> int:
+        *lines, self.pending = (self.pending + text).split("\n")
+        if lines:
+            self.target.write("".join(line.rstrip(" ") + "\n" for line in lines))
+        return len(text)
+
+    def flush(self) -> None:
+        if self.pending:  # rich writes whole lines; a partial one is kept as it is
+            self.target.write(self.pending)
+            self.pending = ""
+        self.target.flush()
+
+    def isatty(self) -> bool:
+        return False

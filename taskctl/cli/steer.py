@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from taskctl import completion as complete
 from taskctl import jobs, retention, steering
 from taskctl.cli.state import LIMIT_MAX, TaskOption, finished_state, state
 from taskctl.engines.base import Selection, Store
@@ -19,7 +20,10 @@ from taskctl.errors import TaskctlError, UsageError
 from taskctl.model import State
 from taskctl.times import parse_duration
 
-JobIds = Annotated[list[str], typer.Argument(help="Job ids, or unique prefixes of them.", show_default=False)]
+JobIds = Annotated[
+    list[str],
+    typer.Argument(help="Job ids, or unique prefixes of them.", show_default=False, autocompletion=complete.job_ids),
+]
 PROGRESS_FROM = 5_000  # rows: below this a purge is over before a bar would show
 
 
@@ -31,7 +35,10 @@ def cancel(ctx: typer.Context, job_ids: JobIds) -> None:
 
 def retry(
     ctx: typer.Context,
-    job_ids: Annotated[list[str] | None, typer.Argument(help="Failed job ids, or unique prefixes.")] = None,
+    job_ids: Annotated[
+        list[str] | None,
+        typer.Argument(help="Failed job ids, or unique prefixes.", autocompletion=complete.job_ids),
+    ] = None,
     failed: Annotated[bool, typer.Option("--failed", help="Every failed job not retried yet.")] = False,
     task: TaskOption = None,
     limit: Annotated[int, typer.Option(min=1, max=LIMIT_MAX, help="With --failed: at most this many jobs.")] = 1000,

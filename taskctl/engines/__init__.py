@@ -130,12 +130,23 @@ def sqlite_error(path: Path, exc: sqlite3.Error, busy_timeout: float) -> Databas
     return DatabaseError(f"cannot open database {path}: {text}")
 
 
+def refuse_network_filesystem(path: Path) -> None:
+    from taskctl.engines.filesystems import network_filesystem
+
+    if kind := network_filesystem(path):
+        raise DatabaseError(
+            f"database {path} is on a network filesystem ({kind}), where SQLite's locking fails and the "
+            "database can be corrupted; keep it on a local disk, or use Redis to share jobs between machines"
+        )
+
+
 def check_sqlite_file(path: Path) -> DatabaseFile | None:
     """What the SQLite file at `path` holds (None: no file yet), read without a write.
-    A directory, a file that is not SQLite, or another program's database is refused:
-    taskctl must not add its tables to it."""
+    A directory, a database on a network filesystem, a file that is not SQLite, or
+    another program's database is refused: taskctl must not add its tables to it."""
     if path.is_dir():
         raise DatabaseError(f"database {path} is a directory; set [taskctl] database to a file path")
+    refuse_network_filesystem(path)
     try:
         found = inspect_file(path)
     except FileNotFoundError:

@@ -114,7 +114,15 @@ class SqliteRecord:
         return bool(self._rows("SELECT 1 FROM taskctl_jobs WHERE queue = ? AND task = ? LIMIT 1", (self.queue, task)))
 
     def tasks_with_history(self) -> list[str]:
-        sql = f"SELECT DISTINCT task FROM taskctl_jobs WHERE queue = ? AND {_FINISHED} AND task IS NOT NULL"
+        # One index seek per task (a skip scan), where DISTINCT reads every finished job: a
+        # shell completion asks this on each Tab, with a million jobs in history.
+        sql = (
+            "WITH RECURSIVE names(task) AS ("
+            f"SELECT min(task) FROM taskctl_jobs WHERE queue = ?1 AND {_FINISHED} AND task IS NOT NULL "
+            f"UNION ALL SELECT (SELECT min(task) FROM taskctl_jobs WHERE queue = ?1 AND {_FINISHED} "
+            "AND task > names.task) FROM names WHERE names.task IS NOT NULL"
+            ") SELECT task FROM names WHERE task IS NOT NULL"
+        )
         return [row["task"] for row in self._rows(sql, (self.queue,))]
 
     def nth_finished(self, task: str, n: int, exclude: frozenset[State]) -> float | None:

@@ -1,0 +1,67 @@
+"""`taskctl check` and `taskctl backup`: for monitoring and for safe keeping."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from taskctl import health
+from taskctl.cli.state import state
+from taskctl.engines import database_errors
+from taskctl.errors import DatabaseError, UsageError
+from taskctl.model import dumps
+
+
+def check(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON document, for scripts.")] = False,
+    late: Annotated[
+        float, typer.Option(min=0, max=86400, help="Seconds a periodic run may lag its minute before it is missed.")
+    ] = health.LATE,
+    failures: Annotated[
+        int, typer.Option(min=1, max=1000, help="Failed runs in a row that make a task count as failing.")
+    ] = health.FAILING_RUNS,
+) -> None:
+    """Exit 1 with one line per problem: no consumer alive, a periodic run missed, a task that keeps failing."""
+    obj = state(ctx)
+    app = obj.reader
+    problems = health.check(app, time.time(), late, failures)
+    if as_json:
+        typer.echo(dumps({"ok": not problems, "problems": [p.to_json() for p in problems]}))
+    elif problems:
+        for problem in problems:
+            typer.echo(f"{problem.kind}: {problem.message}")
+    else:
+        periodic = len(app.periodic())
+        typer.echo(f"ok: a consumer is alive, {periodic} periodic task(s) on time, no task failing")
+    if problems:
+        raise typer.Exit(1)
+
+
+def backup(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="The new file to write the copy to.", show_default=False)],
+) -> None:
+    """Write a consistent copy of the live SQLite database to FILE (consumers may keep running)."""
+    settings = state(ctx).settings
+    if settings.engine == "redis":
+        raise UsageError(
+            "taskctl backup copies SQLite databases; Redis keeps its own: run `redis-cli BGSAVE` and copy its "
+            "dump.rdb (CONFIG GET dir), or keep its appendonly files"
+        )
+    if not settings.database.exists():
+        raise DatabaseError(f"no database at {settings.database} yet: there is nothing to back up")
+    if file.exists() or file.is_symlink():
+        raise UsageError(f"{file} exists; give a new file name (backup never overwrites)")
+    if not file.parent.is_dir():
+        raise UsageError(f"folder {file.parent} does not exist; create it first")
+    if file.resolve() == settings.database.resolve():
+        raise UsageError("FILE is the database itself; give a new file name")
+    from taskctl.engines.sqlite_backup import backup as copy
+
+    with database_errors(settings):
+        jobs = copy(settings.database, file, settings.busy_timeout)
+    typer.echo(f"Backed up {settings.database} to {file} ({jobs:,} job(s), {file.stat().st_size:,} bytes).")
