@@ -1,7 +1,22 @@
 """taskctl: see and steer background jobs, on Huey, with SQLite (the default) or Redis."""
 
+from typing import TYPE_CHECKING, Any
+
 from taskctl.decorators import periodic, task
-from taskctl.results import CachedResult, LatestResult, latest_result
+
+if TYPE_CHECKING:
+    from taskctl.results import CachedResult, LatestResult, latest_result
+
+_RESULTS = ("CachedResult", "LatestResult", "latest_result")
+
+
+def __getattr__(name: str) -> Any:
+    # A task module imports `task` alone: the read path (and its engines) loads on first use.
+    if name in _RESULTS:
+        from taskctl import results
+
+        return getattr(results, name)
+    raise AttributeError(f"module 'taskctl' has no attribute {name!r}")
 
 
 def settings():  # type: ignore[no-untyped-def]

@@ -20,12 +20,14 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from taskctl.app import TaskInfo
 from taskctl.decorators import TaskProxy
 from taskctl.errors import UsageError
 from taskctl.jobs import call_checker, parse_value
+
+if TYPE_CHECKING:
+    from taskctl.app import TaskInfo
 
 CHUNK = 500  # jobs per transaction or script: a few milliseconds of the write lock
 NAMESPACE = uuid.UUID("5b0c1f3e-8f6a-4a53-9d0e-2f1c7d3b9a41")  # taskctl's bulk job ids

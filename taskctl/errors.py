@@ -1,5 +1,7 @@
 """Domain errors: one line each, turned into `Error: ...` and an exit code by the CLI."""
 
+import pickle
+
 
 class TaskctlError(Exception):
     "Something went wrong that the user can fix; the message says how"
@@ -59,3 +61,11 @@ class NotPossible(TaskctlError):
 
 class StorageFailure(DatabaseError):
     "The consumer cannot write its record, and retrying will not change that"
+
+
+class BadSignature(ValueError):
+    "A message or result that does not carry this key's signature: forged, or queued without signing"
+
+
+class NotPlainData(pickle.UnpicklingError):
+    "A pickle that needs more than plain data to load, read without a signing key"

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cronsim import CronSim
 
-from taskctl.app import App
 from taskctl.engines.base import Record
 from taskctl.model import State, iso
+
+if TYPE_CHECKING:
+    from taskctl.app import App
 
 LATE = 300.0  # seconds a periodic run may lag its minute (a busy queue) before it counts as missed
 HORIZON = 86400.0  # how far back a missed run is looked for: both engines remember a slot for 2 days

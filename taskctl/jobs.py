@@ -11,18 +11,16 @@ import re
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
-
-from huey.constants import EmptyData
-from huey.utils import Error
+from typing import TYPE_CHECKING, Any
 
 from taskctl import presence
-from taskctl.app import App, TaskInfo
 from taskctl.engines.base import Record
-from taskctl.errors import JobFailed, NotPossible, UnknownTask, UsageError, WaitTimeout
+from taskctl.errors import BadSignature, JobFailed, NotPlainData, NotPossible, UnknownTask, UsageError, WaitTimeout
 from taskctl.model import Job, Snapshot, State, Upcoming
-from taskctl.signing import BadSignature, NotPlainData
 from taskctl.stats import TaskStats, task_stats
+
+if TYPE_CHECKING:
+    from taskctl.app import App, TaskInfo
 
 _KWARG = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=(.*)$", re.DOTALL)
 
@@ -178,6 +176,9 @@ def wait_for(app: App, record: Record, job_id: str, timeout: float) -> Any:
         value = app.store.peek_result(job_id)
     except (NotPlainData, BadSignature) as exc:
         raise NotPossible(f"job {job_id} succeeded, but its result was not loaded: {exc}") from None
+    from huey.constants import EmptyData  # huey loads only for a command that waits
+    from huey.utils import Error
+
     if value is not EmptyData and not isinstance(value, Error):
         app.huey.delete(job_id)
         return value

@@ -11,8 +11,7 @@ from functools import cache
 from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
-from taskctl.engines.base import Consumer, Record, hostname
-from taskctl.engines.messages import pid_alive
+from taskctl.engines.base import Consumer, Record, hostname, pid_alive
 from taskctl.model import Job, iso
 
 if TYPE_CHECKING:

@@ -23,19 +23,11 @@ from typing import Any
 from huey.serializer import Serializer, SignedSerializer
 
 from taskctl.config import Settings
-from taskctl.errors import ConfigError
+from taskctl.errors import BadSignature, ConfigError, NotPlainData
 from taskctl.private_files import create_file
 
 SALT = "taskctl"
 _SIGNED = re.compile(rb":[0-9a-f]{40}\Z")
-
-
-class BadSignature(ValueError):
-    "A message or result that does not carry this key's signature: forged, or queued without signing"
-
-
-class NotPlainData(pickle.UnpicklingError):
-    "A pickle that needs more than plain data to load, read without a signing key"
 
 
 class TaskctlSigner(SignedSerializer):

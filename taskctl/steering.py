@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from taskctl.app import App
 from taskctl.engines.base import Record
-from taskctl.errors import UnknownJob, UnknownTask
+from taskctl.errors import BadSignature, NotPlainData, UnknownJob, UnknownTask
 from taskctl.model import Job, State
-from taskctl.signing import BadSignature, NotPlainData
+
+if TYPE_CHECKING:
+    from taskctl.app import App
 
 MIN_PREFIX = 4
 

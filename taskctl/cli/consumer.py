@@ -9,7 +9,6 @@ import typer
 
 from taskctl.cli.state import state
 from taskctl.config import WORKER_TYPES
-from taskctl.consumer import run_consumer as run
 from taskctl.errors import UsageError
 from taskctl.logs import escaping_handler
 from taskctl.times import parse_duration
@@ -62,5 +61,7 @@ def run_consumer(
         + ("" if burst else "; Ctrl+C or SIGTERM to stop"),
         err=True,
     )
+    from taskctl.consumer import run_consumer as run  # Huey's consumer, for this command only
+
     run(app, count, periodic=not no_periodic, burst=burst, worker_type=kind, grace=grace_seconds)
     typer.echo("taskctl consumer stopped", err=True)

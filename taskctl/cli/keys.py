@@ -8,7 +8,6 @@ from typing import Annotated
 import typer
 
 from taskctl.cli.state import state
-from taskctl.signing import create_key
 
 app = typer.Typer(
     help="The key that signs messages (see the README's Signing).", no_args_is_help=True, rich_markup_mode=None
@@ -26,6 +25,8 @@ def create(
     """Write a new random signing key to a 0600 file (never over an existing one)."""
     settings = state(ctx).settings
     target = (path or settings.signing_key_file or settings.root / "taskctl.key").resolve()
+    from taskctl.signing import create_key  # Huey's serializer module, for this command only
+
     create_key(target)
     typer.echo(f"created {target}")
     if settings.signing_key_file != target:

@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import os
 from dataclasses import replace
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from taskctl import move as moving
-from taskctl.app import App, build_app
 from taskctl.cli.state import state
 from taskctl.config import redact, validate_url
 from taskctl.engines import database_errors, store_options
-from taskctl.engines.redis_store import RedisJobStorage
 from taskctl.errors import ConfigError, UsageError
+
+if TYPE_CHECKING:
+    from taskctl import move as moving
+    from taskctl.app import App
+    from taskctl.engines.redis_store import RedisJobStorage
 
 
 def move(
@@ -38,6 +40,9 @@ def move(
         raise UsageError(str(exc).replace("[taskctl] database", "--to")) from None
     if url is None:
         raise UsageError(f"--to {to!r} is not a redis:// or rediss:// URL")
+    from taskctl import move as moving  # Huey and both engines, for this command only
+    from taskctl.app import build_app
+
     source = build_app(settings, create=False)
     obj.record  # noqa: B018 - raises when there is no database to move
     total = moving.check(source)
@@ -57,6 +62,8 @@ def move(
 
 
 def _run(source: App, target: RedisJobStorage, total: int) -> moving.Moved:
+    from taskctl import move as moving
+
     "The copy, with a progress bar on stderr when someone is watching."
     err = Console(stderr=True)
     if not err.is_terminal or total < 1000:

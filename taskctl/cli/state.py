@@ -10,18 +10,20 @@ from dataclasses import dataclass
 from datetime import tzinfo
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Any, TextIO, cast
+from typing import TYPE_CHECKING, Annotated, Any, TextIO, cast
 
 import typer
 from rich.console import Console, RenderableType
 
 from taskctl import completion as complete
-from taskctl.app import App, build_app
 from taskctl.config import Settings, load_settings
 from taskctl.engines import open_record, require_database
 from taskctl.engines.base import Record
 from taskctl.errors import DatabaseError, UsageError
 from taskctl.model import FINAL, State, dumps
+
+if TYPE_CHECKING:
+    from taskctl.app import App
 
 LIMIT_MAX = 1_000_000  # --limit: more than any screen, and SQLite's integers never overflow
 
@@ -41,6 +43,8 @@ class Session:
     @cached_property
     def app(self) -> App:
         "The app for commands that write: the database is created if need be, unless it was moved."
+        from taskctl.app import build_app  # Huey and the engines load only for a command that needs them
+
         app = build_app(self.settings)
         if where := app.store.moved_to():
             raise DatabaseError(
@@ -67,6 +71,8 @@ class Session:
         "The app for commands that only read: a missing database is not created."
         if "app" in self.__dict__:
             return self.app
+        from taskctl.app import build_app
+
         return build_app(self.settings, create=False)
 
     @cached_property

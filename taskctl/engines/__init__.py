@@ -12,13 +12,15 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from taskctl.config import Settings
 from taskctl.engines.base import Record
-from taskctl.engines.sqlite_schema import DatabaseFile, inspect_file
 from taskctl.errors import DatabaseError, ForeignDatabase, NoDatabase, SchemaOutdated
 from taskctl.private_files import GROUP_READABLE, PRIVATE
+
+if TYPE_CHECKING:
+    from taskctl.engines.sqlite_schema import DatabaseFile
 
 
 def store_options(settings: Settings, create: bool = True) -> tuple[type, dict[str, Any]]:
@@ -148,6 +150,8 @@ def check_sqlite_file(path: Path) -> DatabaseFile | None:
         raise DatabaseError(f"database {path} is a directory; set [taskctl] database to a file path")
     refuse_network_filesystem(path)
     try:
+        from taskctl.engines.sqlite_schema import inspect_file  # sqlite-utils, only where a file is read
+
         found = inspect_file(path)
     except FileNotFoundError:
         return None

@@ -118,6 +118,19 @@ def hostname() -> str:
     return os.environ.get("TASKCTL_HOSTNAME") or socket.gethostname()
 
 
+def pid_alive(pid: int | None) -> bool:
+    "Is this process on this host alive? (A process of another user counts as alive.)"
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 class _Slot(threading.local):
     "The periodic slot (task, minute) of the message this thread is enqueueing, if any."
 

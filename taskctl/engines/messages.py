@@ -10,7 +10,7 @@ from typing import Any, NamedTuple
 from huey.registry import Message
 from huey.serializer import Serializer
 
-from taskctl.engines.base import hostname
+from taskctl.engines.base import hostname, pid_alive  # noqa: F401 - pid_alive: the stores import it from here
 from taskctl.model import call_json
 from taskctl.signing import BadSignature, load_trusted
 from taskctl.times import to_epoch
@@ -91,16 +91,3 @@ def as_list(args: Any) -> list[Any]:
 def worker() -> tuple[str, int, str]:
     "Who claims: host, pid, thread; outcomes count only from the worker holding the claim."
     return hostname(), os.getpid(), threading.current_thread().name
-
-
-def pid_alive(pid: int | None) -> bool:
-    "Is this process on this host alive? (A process of another user counts as alive.)"
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
