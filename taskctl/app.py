@@ -92,10 +92,12 @@ class TaskctlHuey(Huey):
             tracking.record_escaped(self, task, exc)
             raise
         finally:
-            self._flush_writes()  # the outcome never took them (its hook did not run): Huey's way
-            _running.huey, _running.task, _running.writes = outer
-            with self._executing_lock:
-                self._executing -= 1
+            try:
+                self._flush_writes()  # the outcome never took them (its hook did not run): Huey's way
+            finally:  # a failed write must not leave this process 'busy' for good (--burst would never end)
+                _running.huey, _running.task, _running.writes = outer
+                with self._executing_lock:
+                    self._executing -= 1
 
     # Huey's own writes as a job ends, made by the store with the outcome (HueyWrites).
 
@@ -116,6 +118,11 @@ class TaskctlHuey(Huey):
         "The writes of the job this thread is executing, for its outcome to make."
         writes, _running.writes = getattr(_running, "writes", None), None
         return writes
+
+    def give_back(self, writes: HueyWrites | None) -> None:
+        "The outcome could not take them: execute's end writes them as Huey would."
+        if writes is not None and getattr(_running, "huey", None) is self:
+            _running.writes = writes
 
     def _writes_for(self, key: str, revoke: bool = False) -> HueyWrites | None:
         task, writes = getattr(_running, "task", None), getattr(_running, "writes", None)
@@ -193,8 +200,8 @@ class TaskctlHuey(Huey):
             return None
         if self._stopping():
             # Claimed as the consumer began to stop (a worker waiting on Redis wakes up
-            # for a job put back by the stop itself): give it back rather than start it.
-            self.storage.requeue_interrupted(task.id)
+            # for a job put back by the stop itself): give it back unrun, not an attempt.
+            self.storage.unclaim(task.id, State.QUEUED)
             return None
         return task
 

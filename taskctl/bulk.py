@@ -61,8 +61,8 @@ def batch_key(content: bytes) -> str:
     return hashlib.sha256(content).hexdigest()[:16]
 
 
-def job_id(task: str, batch: str, line: int) -> str:
-    return str(uuid.uuid5(NAMESPACE, f"{task}\n{batch}\n{line}"))
+def job_id(queue: str, task: str, batch: str, line: int) -> str:
+    return str(uuid.uuid5(NAMESPACE, f"{queue}\n{task}\n{batch}\n{line}"))
 
 
 def read_lines(text: str, as_csv: bool) -> tuple[list[Row], list[BadLine]]:
@@ -149,7 +149,11 @@ def enqueue_rows(
         chunk: list[tuple[bytes, Any]] = []
         for row, eta in zip(rows[start : start + CHUNK], times[start : start + CHUNK], strict=True):
             when = None if eta is None else datetime.fromtimestamp(eta, UTC).replace(tzinfo=None)  # Huey's utc=True
-            job = task_class(tuple(row.args), row.kwargs, id=job_id(info.name, batch.key, row.line), eta=when)
+            job = task_class(
+                tuple(row.args), row.kwargs, id=job_id(huey.name, info.name, batch.key, row.line), eta=when
+            )
+            if job.expires:
+                job.resolve_expires(huey.utc)  # as Huey's enqueue does: counted from now
             message = huey._registry.create_message(job)
             chunk.append((huey.serializer.serialize(message), message))
         added = huey.storage.enqueue_new(chunk)

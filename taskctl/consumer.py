@@ -73,6 +73,8 @@ def run_consumer(
                 break
     except ConsumerStopped:
         pass
+    except KeyboardInterrupt:  # a second signal, raised outside Huey's loop (is_idle, a check)
+        consumer.stop(graceful=False)
     except Exception as exc:
         if (reason := persistent(exc)) is None:
             raise

@@ -56,11 +56,21 @@ class StoppingConsumer(ChildSafeConsumer):
         raise KeyboardInterrupt
 
     def stop(self, graceful: bool = False) -> None:
+        self.stop_flag.set()
+        # Idle thread workers wait in the store for work (SQLite: the next commit): they
+        # see the stop now, not at the end of their wait.
+        if wake := getattr(self.huey.storage, "wake_waiters", None):
+            wake()
         super().stop(graceful=graceful and not self._interrupt_now)
 
     def _interrupt_workers(self) -> None:
         super()._interrupt_workers()
         if self.environment.forks:
+            # The scheduler process ignores SIGTERM too: one stuck in a slow storage call
+            # would hang multiprocessing's exit.
+            self.scheduler.join(2)
+            if self.environment.is_alive(self.scheduler):
+                self.scheduler.kill()
             return
         # Thread workers cannot be stopped: their jobs go back to the queue now. An idle
         # worker waiting on Redis may wake for such a job, claim it and give it back in

@@ -54,10 +54,14 @@ def install(huey: TaskctlHuey) -> None:
     def record_outcome(task: Task, value: Any, exc: BaseException | None) -> None:
         # Huey's result and revoke flag, held back by TaskctlHuey, go with the outcome.
         writes = huey.take_writes()
-        if exc is None:
-            storage.record_success(task.id, value, writes)
-            return
-        storage.record_error(task.id, exc, format_traceback(exc), final=not task.retries, writes=writes)
+        try:
+            if exc is None:
+                storage.record_success(task.id, value, writes)
+                return
+            storage.record_error(task.id, exc, format_traceback(exc), final=not task.retries, writes=writes)
+        except Exception:
+            huey.give_back(writes)  # the record failed: Huey's own writes are still made, its own way
+            raise
         logger.warning(
             "%s.%s %s failed: %s: %s%s%s",
             type(task).__module__,

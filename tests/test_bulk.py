@@ -35,11 +35,11 @@ def test_each_line_is_a_job_and_the_same_file_again_queues_nothing(project: Proj
     assert "queued 3 job(s)" in out and "0 were queued already" in out
     queued = {job["id"]: (job["args"], job["kwargs"]) for job in jobs_of(project)}
     batch = out.split("(batch ")[1].split(")")[0]
-    name = f"{project.module}.add"
+    name, queue = f"{project.module}.add", load_settings(project.config).name
     assert queued == {
-        job_id(name, batch, 1): ([1, 2], {}),
-        job_id(name, batch, 2): ([], {"a": 3, "b": 4}),
-        job_id(name, batch, 3): ([1, 2], {}),
+        job_id(queue, name, batch, 1): ([1, 2], {}),
+        job_id(queue, name, batch, 2): ([], {"a": 3, "b": 4}),
+        job_id(queue, name, batch, 3): ([1, 2], {}),
     }
     again = project.ok("enqueue", "add", "--each", str(rows))
     assert "queued 0 job(s)" in again and "3 were queued already" in again
@@ -87,10 +87,14 @@ def test_spread_and_rate_give_etas(project: Project, tmp_path: Path) -> None:
     before = time.time()
     project.ok("enqueue", "add", "--each", str(rows), "--spread", "10m", "--batch", "spread")
     project.ok("enqueue", "add", "--each", str(rows), "--rate", "2/s", "--batch", "rate")
-    record = build_app(load_settings(project.config)).record
+    settings = load_settings(project.config)
+    record, queue = build_app(settings).record, settings.name
     name = f"{project.module}.add"
     for batch, gap in (("spread", 150.0), ("rate", 0.5)):
-        etas = [record.job(job_id(name, batch, n)).eta for n in range(1, 5)]  # type: ignore[union-attr]
+        etas = [
+            record.job(job_id(queue, name, batch, n)).eta
+            for n in range(1, 5)
+        ]  # type: ignore[union-attr]
         assert all(eta is not None for eta in etas)
         assert before - 1 <= etas[0] <= time.time() + 1  # type: ignore[operator]
         steps = [b - a for a, b in itertools.pairwise(etas)]  # type: ignore[operator]
@@ -125,3 +129,20 @@ def test_enqueue_many_from_python(project: Project, monkeypatch: pytest.MonkeyPa
     with pytest.raises(UsageError, match="item 2"):
         enqueue_many(add, [[1], {"nope": 1}])
     assert len(jobs_of(project)) == 3  # the bad batch queued nothing
+
+
+def test_bulk_jobs_expire_as_huey_jobs_do(project: Project, tmp_path: Path) -> None:
+    rows = lines(tmp_path / "rows.jsonl", [[], []])
+    project.ok("enqueue", "perishable", "--each", str(rows))  # expires=1: counted from the enqueue
+    time.sleep(1.5)
+    project.burst()
+    assert project.status()["counts"]["expired"] == 2
+
+
+@pytest.mark.sqlite
+def test_two_queues_in_one_database_each_get_the_batch(project: Project, tmp_path: Path) -> None:
+    rows = lines(tmp_path / "rows.jsonl", [[1], [2]])
+    project.ok("enqueue", "add", "--each", str(rows))
+    project.config.write_text(project.config.read_text().replace("[taskctl]\n", '[taskctl]\nname = "other"\n', 1))
+    out = project.ok("enqueue", "add", "--each", str(rows))
+    assert "queued 2 job(s)" in out and "0 were queued already" in out

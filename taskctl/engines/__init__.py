@@ -50,7 +50,9 @@ def store_options(settings: Settings, create: bool = True) -> tuple[type, dict[s
         "timeout": settings.busy_timeout,
         "synchronous": settings.synchronous,
         "lease": settings.lease,
-        "read_timeout": settings.poll_interval,  # the longest an idle worker waits before looking again
+        # The longest an idle worker waits before looking again: a process worker sees a
+        # stop only then (a thread worker is woken at once).
+        "read_timeout": min(settings.poll_interval, 1.0),
         "file_mode": GROUP_READABLE if settings.group_readable else PRIVATE,
         "create_tables": create,  # no file is made, and no schema changed, until something is written
     }

@@ -269,9 +269,10 @@ class RedisJobStorage(BaseStorage):
         "Revoked or expired: taken from the queue but never run, so not an attempt."
         self._run("skip", job_id, State(state).value, time.time(), *worker())
 
-    def unclaim(self, job_id: str) -> None:
-        "This worker's claim is given back unrun (Huey found the job not due yet): not an attempt."
-        self._run("unclaim", job_id, *worker())
+    def unclaim(self, job_id: str, state: State = State.SCHEDULED) -> None:
+        """This worker's claim is given back unrun: not an attempt. To the schedule (Huey found
+        the job not due yet), or to the queue (the consumer is stopping)."""
+        self._run("unclaim", job_id, *worker(), State(state).value)
 
     def record_undeliverable(self, data: bytes, exc: Exception) -> None:
         """A claimed entry this consumer cannot run: its task is not registered here, or
@@ -450,7 +451,7 @@ class RedisJobStorage(BaseStorage):
             self.conn.function_load(lua.LIBRARY)
         except ResponseError as exc:
             message = str(exc).lower()
-            if "unknown command" in message:
+            if "unknown command" in message or "noperm" in message:  # Redis 6, or an ACL without FUNCTION
                 return False
             if "already exists" not in message:
                 raise

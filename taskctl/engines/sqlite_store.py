@@ -62,9 +62,10 @@ WHERE taskctl_jobs.state != 'running' OR (taskctl_jobs.worker_host = ? AND taskc
 
 
 _INSERT_NEW = """
-INSERT OR IGNORE INTO taskctl_jobs
+INSERT INTO taskctl_jobs
     (id, queue, task, args, kwargs, state, priority, eta, seq, data, retries, enqueued_at)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (id) DO NOTHING
 """
 
 
@@ -179,6 +180,10 @@ class JobStorage(SqliteAdmin, SqliteStorage):
             self._commits.wait(ticket, self.read_timeout)
             data = self._claim()
         return data
+
+    def wake_waiters(self) -> None:
+        "Idle workers of this process waiting for a commit look again now (the consumer stops)."
+        self._commits.wake_all()
 
     def _claim(self) -> bytes | None:
         # A cheap read first, so idle workers do not take the write lock.
@@ -306,16 +311,16 @@ class JobStorage(SqliteAdmin, SqliteStorage):
             if curs.rowcount:  # else recovered and reclaimed meanwhile: not this worker's to end
                 _drop_open_attempt(curs, job_id)
 
-    def unclaim(self, job_id: str) -> None:
-        """This worker's claim is given back unrun (Huey found the job not due yet): not an
-        attempt. Straight to the schedule, where Huey puts it next: back in the queue,
-        another worker could claim it before Huey does."""
+    def unclaim(self, job_id: str, state: State = State.SCHEDULED) -> None:
+        """This worker's claim is given back unrun: not an attempt. Huey found the job not
+        due yet: straight to the schedule, where Huey puts it next (back in the queue,
+        another worker could claim it before Huey does). The consumer is stopping: the queue."""
         with self.db(commit=True) as curs:
             curs.execute(
-                "UPDATE taskctl_jobs SET state = 'scheduled', attempts = max(attempts - 1, 0), started_at = NULL, "
+                "UPDATE taskctl_jobs SET state = ?, attempts = max(attempts - 1, 0), started_at = NULL, "
                 "worker_host = NULL, worker_pid = NULL, worker_thread = NULL, owner = NULL, lease_until = NULL "
                 f"WHERE id = ? AND {_MINE}",
-                (job_id, *Worker.current().key),
+                (State(state).value, job_id, *Worker.current().key),
             )
             if curs.rowcount:
                 _drop_open_attempt(curs, job_id)

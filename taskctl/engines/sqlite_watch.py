@@ -59,6 +59,13 @@ class CommitWatch:
                 self._waiters -= 1
                 self._last_wait = time.monotonic()
 
+    def wake_all(self) -> None:
+        "Ends every wait of this process now, as a commit would."
+        self._ensure()
+        with self._cond:
+            self._changes += 1
+            self._cond.notify_all()
+
     def _run(self) -> None:
         conn: sqlite3.Connection | None = None
         last: int | None = None
