@@ -223,18 +223,22 @@ local function delete_job(id, j)
 end
 """.replace("ARGV_WAKE_MARKERS", str(WAKE_MARKERS))
 
-# ARGV: id, task, args, kwargs, state, priority, eta, data, retries, now, for a periodic
-# run its slot (minute) and how long to remember it ('' and 0 if not), then the
-# calling worker's host, pid and thread. A slot taken already
-# means another consumer queued this run: nothing is queued (0).
+# ARGV: id, task, args, kwargs, state, priority, eta, data, retries, now, the calling
+# worker ("host\npid\nthread"), then for a periodic run only its slot (minute) and how long
+# to remember it. A slot taken already means another consumer queued this run: nothing
+# is queued (0).
 ENQUEUE = """
-local j = fields(ARGV[1])
--- Huey puts a running job back (a retry) only from the worker running it: a worker
--- whose claim was recovered meanwhile must not pull it from the worker that has it now.
-if ARGV[13] and j.state == 'running' and not mine(j, ARGV[13], ARGV[14], ARGV[15]) then return 0 end
-if ARGV[11] and ARGV[11] ~= '' then
-  local key = P .. 'slot:' .. ARGV[2] .. ':' .. ARGV[11]
-  if not redis.call('SET', key, ARGV[1], 'NX', 'EX', tonumber(ARGV[12])) then return 0 end
+local j = {}
+if redis.call('EXISTS', job_key(ARGV[1])) == 1 then  -- a retry, or a job from the schedule: read it whole
+  j = fields(ARGV[1])
+  -- Huey puts a running job back (a retry) only from the worker running it: a worker
+  -- whose claim was recovered meanwhile must not pull it from the worker that has it now.
+  local holder = (j.worker_host or '') .. '\\n' .. (j.worker_pid or '') .. '\\n' .. (j.worker_thread or '')
+  if j.state == 'running' and holder ~= ARGV[11] then return 0 end
+end
+if ARGV[12] then
+  local key = P .. 'slot:' .. ARGV[2] .. ':' .. ARGV[12]
+  if not redis.call('SET', key, ARGV[1], 'NX', 'EX', tonumber(ARGV[13])) then return 0 end
 end
 upsert(ARGV, j)
 return 1

@@ -129,13 +129,13 @@ class RedisJobStorage(BaseStorage):
         # is not due yet to the schedule (and Huey signals SIGNAL_SCHEDULED then).
         message = self._message(data)
         minute = periodic_slot.minute_for(message.id) if message else None
-        marks = (repr(minute), SLOT_MEMORY) if minute is not None else ("", 0)
-        self._run("enqueue", *self._job(data, message, State.QUEUED, priority), *marks, *worker())
+        marks = (repr(minute), SLOT_MEMORY) if minute is not None else ()
+        self._run("enqueue", *self._job(data, message, State.QUEUED, priority), _claimer(), *marks)
 
     def add_to_schedule(self, data: bytes, ts: datetime) -> None:
         message = self._message(data)
         priority = message.priority if message else None
-        self._run("enqueue", *self._job(data, message, State.SCHEDULED, priority, to_epoch(ts)), "", 0, *worker())
+        self._run("enqueue", *self._job(data, message, State.SCHEDULED, priority, to_epoch(ts)), _claimer())
 
     def enqueue_new(self, batch: list[tuple[bytes, Message]]) -> int:
         """Jobs not in the record yet, in one script: queued, or scheduled for their eta.
@@ -488,6 +488,12 @@ class RedisJobStorage(BaseStorage):
 def _result_head(job_id: str, value_json: str) -> str:
     "A cached result's JSON up to its value; the succeed script adds when and how long (JSON is never parsed there)."
     return '{"job_id": ' + json.dumps(job_id) + ', "value": ' + value_json
+
+
+def _claimer() -> str:
+    "This worker as ENQUEUE compares it with a running job's holder, in one argument."
+    host, pid, thread = worker()
+    return f"{host}\n{pid}\n{thread}"
 
 
 def _huey(writes: HueyWrites | None) -> tuple[bytes | str, str]:
