@@ -32,7 +32,6 @@ from taskctl.engines import database_errors, open_record, store_options
 from taskctl.engines.base import HueyWrites, Record, Store, periodic_slot
 from taskctl.engines.faults import persistent
 from taskctl.engines.messages import remember
-from taskctl.engines.sqlite_store import JobStorage
 from taskctl.errors import ConfigError, TaskModuleError, UnknownTask
 from taskctl.model import State
 from taskctl.names import resolve_name
@@ -43,7 +42,7 @@ STORAGE_FAILURE_PAUSE = 0.5  # seconds a worker waits after a storage error no r
 class TaskctlHuey(Huey):
     """Huey on a taskctl engine, recording what Huey's own hooks cannot see."""
 
-    storage_class = JobStorage  # the default engine; build_app passes the configured one
+    storage_class: Any = None  # SQLite's JobStorage unless given: build_app passes the configured one
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -56,7 +55,12 @@ class TaskctlHuey(Huey):
         os.register_at_fork(after_in_child=partial(_reset_after_fork, weakref.ref(self)))
 
     def get_storage(self, **kwargs: Any) -> Any:
-        return self.storage_class(self.name, serializer=self.serializer, **kwargs)
+        storage_class: Any = self.storage_class
+        if storage_class is None:  # imported here: a consumer on Redis never loads SQLite's engine
+            from taskctl.engines.sqlite_store import JobStorage
+
+            storage_class = JobStorage
+        return storage_class(self.name, serializer=self.serializer, **kwargs)
 
     @property
     def store(self) -> Store:

@@ -60,7 +60,7 @@ class StoppingConsumer(ChildSafeConsumer):
         # Idle thread workers wait in the store for work (SQLite: the next commit): they
         # see the stop now, not at the end of their wait.
         if wake := getattr(self.huey.storage, "wake_waiters", None):
-            wake()
+            wake(len(self.worker_threads))
         super().stop(graceful=graceful and not self._interrupt_now)
 
     def _interrupt_workers(self) -> None:

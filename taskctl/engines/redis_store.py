@@ -170,6 +170,12 @@ class RedisJobStorage(BaseStorage):
         self._claimed.absent = None if revoked or task_revoked else set(keys)
         return data
 
+    def wake_waiters(self, count: int) -> None:
+        """Idle workers blocked on the wake list look again now (the consumer stops): one
+        marker each. A marker left over costs some worker one empty claim, which drops it."""
+        if count > 0:
+            self.conn.lpush(self._key(lua.WAKE), *["1"] * count)
+
     def queue_size(self) -> int:
         return self.conn.zcard(self._key(lua.QUEUE))
 

@@ -181,7 +181,7 @@ class JobStorage(SqliteAdmin, SqliteStorage):
             data = self._claim()
         return data
 
-    def wake_waiters(self) -> None:
+    def wake_waiters(self, count: int) -> None:
         "Idle workers of this process waiting for a commit look again now (the consumer stops)."
         self._commits.wake_all()
 
