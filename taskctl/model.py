@@ -11,9 +11,11 @@ import json
 import math
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, date, datetime, time, tzinfo
+from decimal import Decimal
 from enum import Enum, StrEnum
 from typing import TYPE_CHECKING, Any, NamedTuple
+from uuid import UUID
 
 if TYPE_CHECKING:
     from taskctl.presence import ConsumerStatus
@@ -343,12 +345,23 @@ def iso(epoch: float | None, tz: tzinfo | None = None) -> str | None:
     return datetime.fromtimestamp(epoch, UTC).astimezone(tz).isoformat(timespec="microseconds")
 
 
+NO_JSON_FORM = "(no JSON form)"  # marks a value shown by its text: the record cannot hold it as it is
+
+
 def to_json(value: Any) -> str:
-    "Compact JSON for anything a task takes or returns; what JSON cannot hold becomes a string."
+    """Compact JSON for anything a task takes or returns. Times, dates, decimals and UUIDs
+    are their text, as JSON conventionally has them; anything else JSON cannot hold
+    becomes its text marked NO_JSON_FORM, so no one takes the string for the value."""
     try:
-        return json.dumps(value, default=str, ensure_ascii=False, separators=(", ", ": "))
+        return json.dumps(value, default=_json_default, ensure_ascii=False, separators=(", ", ": "))
     except (TypeError, ValueError, RecursionError):  # circular, or keys JSON cannot hold
-        return json.dumps(repr(value), ensure_ascii=False)
+        return json.dumps(f"{NO_JSON_FORM} {value!r}", ensure_ascii=False)
+
+
+def _json_default(value: Any) -> str:
+    if isinstance(value, datetime | date | time | Decimal | UUID):
+        return str(value)
+    return f"{NO_JSON_FORM} {type(value).__name__}: {value}"
 
 
 def call_json(args: list[Any], kwargs: dict[str, Any]) -> tuple[str, str]:

@@ -84,3 +84,19 @@ def test_without_taskctl_hook_huey_writes_are_still_made(project: Project) -> No
     assert flags == [True] and not app.huey.is_revoked(result.id)
     assert result.get() == 8
     assert app.record.job(result.id).state is State.RUNNING  # nothing recorded it: the lease will
+
+
+def test_a_value_with_no_json_form_is_marked_as_such(project: Project) -> None:
+    from datetime import UTC, datetime
+
+    from taskctl.model import NO_JSON_FORM, to_json
+
+    assert to_json({"at": datetime(2026, 1, 2, tzinfo=UTC)}) == '{"at": "2026-01-02 00:00:00+00:00"}'  # a JSON form
+    app = app_of(project)
+    result = app.wrapper(f"{project.module}.echo")(value={3})
+    run_one(app)
+    assert result.get() == {3}  # Huey's copy is the value itself
+    shown = project.job(result.id)["result_preview"]
+    assert shown == f'"{NO_JSON_FORM} set: {{3}}"'
+    cached = app.record.result(f"{project.module}.echo")
+    assert cached is not None and cached.value == f"{NO_JSON_FORM} set: {{3}}"

@@ -173,8 +173,12 @@ class RedisJobStorage(BaseStorage):
     def wake_waiters(self, count: int) -> None:
         """Idle workers blocked on the wake list look again now (the consumer stops): one
         marker each. A marker left over costs some worker one empty claim, which drops it."""
-        if count > 0:
+        if count <= 0:
+            return
+        try:
             self.conn.lpush(self._key(lua.WAKE), *["1"] * count)
+        except RedisError:  # a replica, a lost connection: the waits end by their timeout instead
+            logger.debug("Could not wake the waiting workers.", exc_info=True)
 
     def queue_size(self) -> int:
         return self.conn.zcard(self._key(lua.QUEUE))
