@@ -111,6 +111,7 @@ class JobStorage(SqliteAdmin, SqliteStorage):
         self.lease = lease
         self.read_timeout = read_timeout
         self._commits = CommitWatch(filename)
+        self._claims = threading.local()  # per worker thread: did its last claim find a job?
         self._last_seq = 0
         self._seq_lock = threading.Lock()
         self._inherited: list[sqlite3.Connection] = []
@@ -186,8 +187,10 @@ class JobStorage(SqliteAdmin, SqliteStorage):
         self._commits.wake_all()
 
     def _claim(self) -> bytes | None:
-        # A cheap read first, so idle workers do not take the write lock.
-        if not self.sql(
+        # A cheap read first, so idle workers do not take the write lock; a worker whose
+        # last claim found a job is draining a queue and goes straight to the next.
+        draining, self._claims.draining = getattr(self._claims, "draining", False), False
+        if not draining and not self.sql(
             "SELECT 1 FROM taskctl_jobs WHERE queue = ? AND state = 'queued' LIMIT 1", (self.name,), results=True
         ):
             return None
@@ -212,6 +215,7 @@ class JobStorage(SqliteAdmin, SqliteStorage):
                 "SELECT id, attempts, started_at, ?, 'running' FROM taskctl_jobs WHERE id = ?",
                 (str(worker), row[0]),
             )
+            self._claims.draining = True
             return row[1]
 
     def queue_size(self) -> int:
