@@ -115,8 +115,24 @@ def _exception_line(block: str) -> tuple[str, str | None] | None:
     return None
 
 
+class _Failed:
+    "A job's or an attempt's error as shown: its text, and the innermost cause of a chained one."
+
+    error_type: str | None
+    error_message: str | None
+    traceback: str | None
+
+    @property
+    def error(self) -> str | None:
+        return error_text(self.error_type, self.error_message)
+
+    @property
+    def cause(self) -> Cause | None:
+        return innermost_cause(self.error_type, self.traceback)
+
+
 @dataclass(frozen=True)
-class Job:
+class Job(_Failed):
     id: str
     task: str | None
     state: State
@@ -139,14 +155,6 @@ class Job:
     # Set when the record keeps only a preview of the call (args and kwargs past
     # ARGS_CHARS as JSON); the job's message keeps them whole while it runs or waits.
     args_preview: str | None = None
-
-    @property
-    def error(self) -> str | None:
-        return error_text(self.error_type, self.error_message)
-
-    @property
-    def cause(self) -> Cause | None:
-        return innermost_cause(self.error_type, self.traceback)
 
     def elapsed(self, now: float) -> float | None:
         "How long a running job has been running."
@@ -189,7 +197,7 @@ class Run(NamedTuple):
 
 
 @dataclass(frozen=True)
-class Attempt:
+class Attempt(_Failed):
     job_id: str
     attempt: int  # 1, 2, ...
     started_at: float
@@ -200,14 +208,6 @@ class Attempt:
     error_type: str | None = None
     error_message: str | None = None
     traceback: str | None = None
-
-    @property
-    def error(self) -> str | None:
-        return error_text(self.error_type, self.error_message)
-
-    @property
-    def cause(self) -> Cause | None:
-        return innermost_cause(self.error_type, self.traceback)
 
     def to_json(self, tz: tzinfo | None = None) -> dict[str, Any]:
         return {

@@ -91,10 +91,7 @@ def test_spread_and_rate_give_etas(project: Project, tmp_path: Path) -> None:
     record, queue = build_app(settings).record, settings.name
     name = f"{project.module}.add"
     for batch, gap in (("spread", 150.0), ("rate", 0.5)):
-        etas = [
-            record.job(job_id(queue, name, batch, n)).eta
-            for n in range(1, 5)
-        ]  # type: ignore[union-attr]
+        etas = [record.job(job_id(queue, name, batch, n)).eta for n in range(1, 5)]  # type: ignore[union-attr]
         assert all(eta is not None for eta in etas)
         assert before - 1 <= etas[0] <= time.time() + 1  # type: ignore[operator]
         steps = [b - a for a, b in itertools.pairwise(etas)]  # type: ignore[operator]

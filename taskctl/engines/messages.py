@@ -1,4 +1,4 @@
-"""What both engines' stores need of Huey's messages and of the processes that run them."""
+"""What both engines' stores need of Huey's messages and of the workers that claim them."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any, NamedTuple
 from huey.registry import Message
 from huey.serializer import Serializer
 
-from taskctl.engines.base import hostname, pid_alive  # noqa: F401 - pid_alive: the stores import it from here
+from taskctl.engines.base import hostname
 from taskctl.model import call_json
 from taskctl.signing import BadSignature, load_trusted
 from taskctl.times import to_epoch

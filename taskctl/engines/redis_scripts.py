@@ -205,6 +205,18 @@ local function upsert(a, j)
   index(id, job)
 end
 
+-- The job succeeded at `now`: its record, and its task's cached result (`head`: the
+-- result's JSON up to its value; JSON is never parsed here).
+local function succeeded(id, j, now, shown, head)
+  local took = duration(j, now)
+  update(id, {state = 'succeeded', data = false, lease_until = false, finished_at = now, duration = took,
+              result_preview = shown, error_type = false, error_message = false, traceback = false}, false, j)
+  if j.task then
+    redis.call('HSET', P .. 'results', j.task,
+               head .. ', "computed_at": ' .. now .. ', "duration": ' .. (took or 'null') .. '}')
+  end
+end
+
 -- Huey's own writes as a job ends (HueyWrites): its result, its revoke flag cleared.
 -- Made whoever holds the claim now, as Huey would make them.
 local function huey_writes(id, result, revoke)
@@ -327,14 +339,8 @@ local id, now = ARGV[1], ARGV[5]
 huey_writes(id, ARGV[8], ARGV[9])
 local j = fields(id)
 if not mine(j, ARGV[2], ARGV[3], ARGV[4]) then return 0 end
-local took = duration(j, now)
 end_attempt(id, j, 'succeeded', now)
-update(id, {state = 'succeeded', data = false, lease_until = false, finished_at = now, duration = took,
-            result_preview = ARGV[6], error_type = false, error_message = false, traceback = false}, false, j)
-if j.task then
-  redis.call('HSET', P .. 'results', j.task,
-             ARGV[7] .. ', "computed_at": ' .. now .. ', "duration": ' .. (took or 'null') .. '}')
-end
+succeeded(id, j, now, ARGV[6], ARGV[7])
 return 1
 """
 
@@ -381,13 +387,7 @@ write(attempts_key(id), {[n .. ':outcome'] = ARGV[6], [n .. ':finished_at'] = no
   [n .. ':error_type'] = not promote and opt(ARGV[7]), [n .. ':error_message'] = not promote and opt(ARGV[8]),
   [n .. ':traceback'] = opt(ARGV[9])})
 if not promote then return 0 end
-local took = duration(j, now)
-update(id, {state = 'succeeded', data = false, finished_at = now, duration = took, result_preview = ARGV[10],
-            error_type = false, error_message = false, traceback = false}, false, j)
-if j.task then
-  redis.call('HSET', P .. 'results', j.task,
-             ARGV[11] .. ', "computed_at": ' .. now .. ', "duration": ' .. (took or 'null') .. '}')
-end
+succeeded(id, j, now, ARGV[10], ARGV[11])
 return 1
 """
 

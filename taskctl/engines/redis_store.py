@@ -62,8 +62,18 @@ from redis import ConnectionPool, Redis, RedisError, ResponseError
 
 from taskctl.engines import redis_prune
 from taskctl.engines import redis_scripts as lua
-from taskctl.engines.base import DUE, Consumer, HueyWrites, Progress, Selection, hostname, periodic_slot, shown_state
-from taskctl.engines.messages import describe, message_of, pid_alive, trusted_message, undeliverable, worker
+from taskctl.engines.base import (
+    DUE,
+    Consumer,
+    HueyWrites,
+    Progress,
+    Selection,
+    hostname,
+    periodic_slot,
+    pid_alive,
+    shown_state,
+)
+from taskctl.engines.messages import describe, message_of, trusted_message, undeliverable, worker
 from taskctl.engines.redis_record import consumer_entry, consumer_from_entry
 from taskctl.model import State, preview, to_json
 from taskctl.signing import load_trusted

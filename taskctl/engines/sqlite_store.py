@@ -33,8 +33,8 @@ from huey.serializer import Serializer
 from huey.storage import SqliteStorage
 
 from taskctl.engines import sqlite_prune
-from taskctl.engines.base import DUE, HueyWrites, Progress, Selection, hostname, periodic_slot
-from taskctl.engines.messages import describe, message_of, pid_alive, trusted_message, undeliverable, worker
+from taskctl.engines.base import DUE, HueyWrites, Progress, Selection, hostname, periodic_slot, pid_alive
+from taskctl.engines.messages import describe, message_of, trusted_message, undeliverable, worker
 from taskctl.engines.sqlite_admin import SqliteAdmin
 from taskctl.engines.sqlite_schema import migrate
 from taskctl.engines.sqlite_watch import CommitWatch
