@@ -29,6 +29,13 @@ class StoppingConsumer(ChildSafeConsumer):
         self._interrupt_now = False
         huey.stopping = self.stop_flag  # set by stop(): from then on no worker starts a job
 
+    def start(self) -> None:
+        # Huey installs its handlers after starting the workers: a SIGTERM as the first
+        # job starts would kill the consumer outright instead of stopping it. Forked
+        # workers set their own handlers (WorkerProcesses.init_child).
+        self._set_signal_handlers()
+        super().start()
+
     def get_environment(self, worker_type: str) -> Any:
         if worker_type == "process":
             return WorkerProcesses(signal.SIGINT, INTERRUPT)
