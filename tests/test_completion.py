@@ -65,11 +65,17 @@ def test_completion_through_typer_and_without_a_config(project):
 
 def test_show_and_install_completion(project, tmp_path):
     env = subprocess_env() | {"HOME": str(tmp_path), "SHELL": "/bin/bash"}
-    shown = subprocess.run([TASKCTL, "--show-completion", "bash"], capture_output=True, text=True, env=env, timeout=60)
+
+    def in_bash(option: str) -> subprocess.CompletedProcess[str]:
+        # Typer finds the shell among the command's ancestors: one is made sure of here
+        # (a test run started in the background by a shell that has exited has none).
+        return subprocess.run(
+            ["bash", "-c", f'"$0" {option}; exit $?', TASKCTL], capture_output=True, text=True, env=env, timeout=60
+        )
+
+    shown = in_bash("--show-completion")
     assert shown.returncode == 0 and "_TASKCTL_COMPLETE=complete_bash" in shown.stdout, shown.stderr
-    installed = subprocess.run(
-        [TASKCTL, "--install-completion", "bash"], capture_output=True, text=True, env=env, timeout=60
-    )
+    installed = in_bash("--install-completion")
     assert installed.returncode == 0, installed.stderr
     assert "completion installed" in installed.stdout.lower() and (tmp_path / ".bashrc").exists()
 
