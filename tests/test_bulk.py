@@ -12,7 +12,7 @@ from conftest import Project
 from typer.testing import CliRunner
 
 from taskctl.app import build_app
-from taskctl.bulk import enqueue_many, job_id
+from taskctl.bulk import enqueue_many, job_id, job_ids
 from taskctl.cli import app as cli
 from taskctl.config import load_settings
 from taskctl.errors import UsageError
@@ -27,6 +27,13 @@ def jobs_of(project: Project) -> list[dict[str, object]]:
     status = project.status()
     # Not the upcoming periodic runs the scheduled section also lists (they have no id yet).
     return [job for section in ("queued", "scheduled") for job in status[section] if job.get("id")]
+
+
+def test_the_ids_of_a_batch_are_the_uuid5_of_queue_task_batch_and_line() -> None:
+    # Ids are how a resumed batch finds its jobs: they must never change between releases.
+    for queue, task, batch in (("taskctl", "tasks.add", "0123abcd"), ("café", "m.t", "big batch")):
+        of_line = job_ids(queue, task, batch)
+        assert [of_line(n) for n in (1, 2, 10, 99_999)] == [job_id(queue, task, batch, n) for n in (1, 2, 10, 99_999)]
 
 
 def test_each_line_is_a_job_and_the_same_file_again_queues_nothing(project: Project, tmp_path: Path) -> None:
