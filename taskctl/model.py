@@ -353,7 +353,7 @@ def to_json(value: Any) -> str:
     are their text, as JSON conventionally has them; anything else JSON cannot hold
     becomes its text marked NO_JSON_FORM, so no one takes the string for the value."""
     try:
-        return json.dumps(value, default=_json_default, ensure_ascii=False, separators=(", ", ": "))
+        return _ENCODER.encode(value)
     except (TypeError, ValueError, RecursionError):  # circular, or keys JSON cannot hold
         return json.dumps(f"{NO_JSON_FORM} {value!r}", ensure_ascii=False)
 
@@ -364,11 +364,16 @@ def _json_default(value: Any) -> str:
     return f"{NO_JSON_FORM} {type(value).__name__}: {value}"
 
 
+# One encoder, built once: json.dumps builds a new one per call when given options,
+# and a worker encodes every job's value.
+_ENCODER = json.JSONEncoder(default=_json_default, ensure_ascii=False, separators=(", ", ": "))
+
+
 def call_json(args: list[Any], kwargs: dict[str, Any]) -> tuple[str, str]:
     """A call's args and kwargs as the record keeps them: JSON; or, past ARGS_CHARS,
     the preview of both as one JSON string in place of args (and kwargs {}), so a
     10 MB argument is stored once, in the message, not twice."""
-    args_text, kwargs_text = to_json(args), to_json(kwargs)
+    args_text, kwargs_text = to_json(args), to_json(kwargs) if kwargs else "{}"
     if len(args_text) + len(kwargs_text) <= ARGS_CHARS:
         return args_text, kwargs_text
     return json.dumps(cut_preview(f"{args_text} {kwargs_text}" if kwargs else args_text), ensure_ascii=False), "{}"
@@ -387,9 +392,9 @@ def listed(result: CachedResult) -> CachedResult:
     return CachedResult(result.task, result.job_id, None, result.computed_at, result.duration, cut_preview(text))
 
 
-def preview(value: Any) -> str:
-    "The value as JSON, cut at PREVIEW_CHARS."
-    text = to_json(value)
+def preview(value: Any, text: str | None = None) -> str:
+    "The value as JSON (`text`, when encoded already), cut at PREVIEW_CHARS."
+    text = to_json(value) if text is None else text
     return text if len(text) <= PREVIEW_CHARS else text[: PREVIEW_CHARS - 1] + "…"
 
 

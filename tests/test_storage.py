@@ -29,8 +29,9 @@ def test_migrating_an_empty_database_gives_the_final_schema(tmp_path):
     assert set(db["taskctl_results"].columns_dict) == {
         "queue", "task", "job_id", "value", "computed_at", "duration",
     }  # fmt: skip
-    assert {i.name for i in db["taskctl_jobs"].indexes} >= {
-        "taskctl_jobs_queued", "taskctl_jobs_scheduled", "taskctl_jobs_state", "taskctl_jobs_task",
+    # Each index costs every write of a job: these, and no more.
+    assert {i.name for i in db["taskctl_jobs"].indexes if not i.name.startswith("sqlite_")} == {
+        "taskctl_jobs_queued", "taskctl_jobs_scheduled", "taskctl_jobs_state",
         "taskctl_jobs_finished", "taskctl_jobs_task_finished",
     }  # fmt: skip
     applied = [m.name for m in migrations.applied(db)]

@@ -111,7 +111,14 @@ class SqliteRecord:
         return self._jobs(where, "finished_at", limit, [task] if task else [])
 
     def has_task(self, task: str) -> bool:
-        return bool(self._rows("SELECT 1 FROM taskctl_jobs WHERE queue = ? AND task = ? LIMIT 1", (self.queue, task)))
+        # Its history first (an index on task), then the jobs not finished (an index on
+        # state): neither walks the history of other tasks.
+        for where in (_FINISHED, "state IN ('queued', 'scheduled', 'retrying', 'due', 'running')"):
+            if self._rows(
+                f"SELECT 1 FROM taskctl_jobs WHERE queue = ? AND task = ? AND {where} LIMIT 1", (self.queue, task)
+            ):
+                return True
+        return False
 
     def tasks_with_history(self) -> list[str]:
         # One index seek per task (a skip scan), where DISTINCT reads every finished job: a

@@ -213,6 +213,13 @@ def m008_consumer_details(db: Database) -> None:
     db.execute("ALTER TABLE taskctl_consumers ADD COLUMN about TEXT")
 
 
+@migrations()
+def m009_no_jobs_by_enqueue_time(db: Database) -> None:
+    # m002's index served periodic de-duplication, which taskctl_slots does now; it
+    # only cost every enqueue a page. A task's history reads taskctl_jobs_task_finished.
+    db.execute("DROP INDEX IF EXISTS taskctl_jobs_task")
+
+
 @dataclass(frozen=True)
 class DatabaseFile:
     "What a SQLite file holds: nothing yet, a taskctl database (and its pending steps), or another program's."
