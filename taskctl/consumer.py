@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import threading
 import time
-from typing import Any
+from typing import Any, NoReturn
 
 from huey.consumer import Consumer, ConsumerStopped
 
@@ -84,6 +85,19 @@ def run_consumer(
     finally:
         app.huey.notify_interrupted_tasks()
         heartbeat.stop()
+    if consumer.restarting and not heartbeat.failure:
+        restart()
+
+
+def restart() -> NoReturn:
+    """SIGHUP, as in Huey's consumer: once its jobs have finished, the consumer runs its
+    own command line again, in the same process, with the config and the task code on
+    disk now (what `taskctl tasks` asks for with 'restart the consumer to apply')."""
+    logger.warning("Restarting: the same command again, with the config and task code on disk now.")
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    # orig_argv keeps how Python was started (`python -m taskctl`, or the `taskctl` script).
+    os.execv(sys.executable, [sys.executable, *sys.orig_argv[1:]])
 
 
 class Heartbeat(threading.Thread):

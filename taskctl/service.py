@@ -110,6 +110,8 @@ class Service:
             "[Service]",
             "Type=simple",
             f"ExecStart={' '.join(_exec_quote(arg) for arg in self.command)}",
+            "# `systemctl --user reload`: the consumer restarts in place once its running jobs finish.",
+            "ExecReload=/bin/kill -HUP $MAINPID",
             f"WorkingDirectory={_specifiers(str(self.settings.root.absolute()))}",
             f"EnvironmentFile=-{_specifiers(str(self.env_file))}",
             "Environment=PYTHONUNBUFFERED=1",

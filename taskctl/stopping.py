@@ -36,6 +36,11 @@ class StoppingConsumer(ChildSafeConsumer):
         self._set_signal_handlers()
         super().start()
 
+    @property
+    def restarting(self) -> bool:
+        "Stopped by SIGHUP, which Huey's consumer answers by starting again."
+        return bool(self._restart)
+
     def get_environment(self, worker_type: str) -> Any:
         if worker_type == "process":
             return WorkerProcesses(signal.SIGINT, INTERRUPT)
@@ -44,6 +49,7 @@ class StoppingConsumer(ChildSafeConsumer):
     def _handle_signal(self, signum: int, frame: Any) -> None:
         super()._handle_signal(signum, frame)
         if self._restart:
+            logger.warning("Restarting (SIGHUP): running jobs finish first.")
             return
         # Huey arms only the signal received; a SIGTERM after a Ctrl+C interrupts too.
         for other in GRACEFUL:

@@ -52,6 +52,7 @@ def test_the_systemd_unit_passes_systemd_analyze_verify(project, home):
     assert (checked.returncode, checked.stdout, checked.stderr) == (0, "", "")
     text = unit.read_text()
     assert "KillMode=mixed" in text and "Restart=on-failure" in text
+    assert "ExecReload=/bin/kill -HUP $MAINPID" in text
     assert int(re.search(r"^TimeoutStopSec=(\d+)$", text, re.M)[1]) > 45
     exec_start = re.search(r"^ExecStart=(.*)$", text, re.M)[1].split()
     assert Path(exec_start[0]).is_absolute() and os.access(exec_start[0], os.X_OK)

@@ -100,3 +100,25 @@ def test_a_bad_grace_is_one_clear_line(project):
     assert result.exit_code == 2
     assert result.stderr.startswith("Error: --grace 'soon' is not a duration")
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.sqlite  # the restart is the consumer's, not the engine's
+def test_sighup_restarts_the_consumer_in_place_after_its_jobs_finish(project, tmp_path):
+    # Huey's consumer restarts on SIGHUP; a service's `reload` sends it.
+    marker = tmp_path / "started"
+    first = project.enqueue("slow", "1", f"marker={marker}")
+    consumer = _start(project)
+    try:
+        wait_until(marker.exists, what="the job to start")
+        os.kill(consumer.pid, signal.SIGHUP)
+        wait_until(lambda: "Restarting: the same command again" in _log(project), what="the restart")
+        assert project.job(first)["state"] == "succeeded"  # it finished before the restart
+        second = project.enqueue("add", "1", "2")
+        wait_until(lambda: project.job(second)["state"] == "succeeded", what="a job run after the restart")
+        assert consumer.poll() is None  # the same process, running the command again
+        _signal_group(consumer)
+    finally:
+        err = _finish(project, consumer)
+    assert consumer.returncode == 0, err
+    assert "Restarting (SIGHUP): running jobs finish first." in err
+    assert "Traceback" not in err
