@@ -107,10 +107,28 @@ _PLAIN = {
 }
 
 
+# Builders of a sequence from an argument: given a size (bytes(10**12)) or a range
+# (list(range(10**10))), a pickle of a few bytes would make gigabytes. Their data
+# comes in the pickle itself, which bounds it.
+_SIZED = {("builtins", n) for n in ("list", "tuple", "set", "frozenset", "bytes", "bytearray")} | {
+    ("collections", "deque")
+}
+
+
+def _bounded(build: Any) -> Any:
+    def plain(*args: Any) -> Any:
+        if args and isinstance(args[0], int | range):
+            raise NotPlainData(f"it builds a {build.__name__} from a size or a range, which plain data never does")
+        return build(*args)
+
+    return plain
+
+
 class _PlainUnpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str) -> Any:
         if name in _PLAIN.get(module, ()):
-            return super().find_class(module, name)
+            found = super().find_class(module, name)
+            return _bounded(found) if (module, name) in _SIZED else found
         raise NotPlainData(
             f"it holds {module}.{name}, which taskctl loads from signed messages only "
             "(set [taskctl] signing_key_file; see the README's Signing)"

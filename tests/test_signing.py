@@ -6,6 +6,7 @@ import json
 import pickle
 import sqlite3
 import stat
+from collections import deque
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -119,6 +120,21 @@ def test_plain_data_loads_without_a_key_and_code_does_not(tmp_path):
     with pytest.raises(NotPlainData, match=r"io\.open"):
         load_trusted(Serializer(), pickle.dumps([Evil(tmp_path / "pwned")]))
     assert not (tmp_path / "pwned").exists()
+    # A few bytes that would build gigabytes: refused before anything is allocated.
+    for bomb in (Sized(bytes, 10**12), Sized(bytearray, 10**12), Sized(list, range(10**10))):
+        with pytest.raises(NotPlainData, match="from a size or a range"):
+            load_trusted(Serializer(), pickle.dumps(bomb))
+    for protocol in range(3, pickle.HIGHEST_PROTOCOL + 1):  # how each Python 3 protocol writes these is plain data
+        value = [bytearray(b"ab"), {1, 2}, frozenset({3}), (4,), range(5), deque([6], maxlen=2), b"cd"]
+        assert load_trusted(Serializer(), pickle.dumps(value, protocol=protocol)) == value
+
+
+class Sized:
+    def __init__(self, build: type, argument: object) -> None:
+        self.build, self.argument = build, argument
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (self.build, (self.argument,))
 
 
 @pytest.mark.sqlite
