@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import stat
 from datetime import UTC, datetime, timedelta
 
@@ -64,6 +65,26 @@ def test_check_passes_with_a_consumer_alive_and_the_periodic_run_queued(project)
     finally:
         stop(consumer)
     assert result.stdout.startswith("ok: a consumer is alive, 2 periodic task(s) on time"), result.stdout
+
+
+@pytest.mark.sqlite
+def test_check_writes_nothing(project):
+    # A monitor runs `check` every minute, maybe as a user who can only read the file.
+    project.enqueue("add", "1")
+    project.burst()
+    conn = sqlite3.connect(project.database)
+    with conn:
+        conn.execute(
+            "INSERT INTO taskctl_consumers (owner, queue, host, pid, started_at, beat_at) "
+            "VALUES ('gone', ?, 'elsewhere', 1, 0, 0)",
+            (load_settings(project.config).name,),
+        )
+    (version,) = conn.execute("PRAGMA data_version").fetchone()
+    assert check(project).stdout.startswith("no-consumer:")
+    # data_version changes when another connection commits: none did.
+    assert conn.execute("PRAGMA data_version").fetchone() == (version,)
+    assert conn.execute("SELECT owner FROM taskctl_consumers").fetchall() == [("gone",)]
+    conn.close()
 
 
 @pytest.mark.sqlite
