@@ -9,6 +9,7 @@ KillMode=mixed), and a stop timeout longer than its grace period.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import plistlib
 import re
@@ -18,6 +19,8 @@ import sys
 import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cached_property
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -65,21 +68,46 @@ class Service:
     home: Path
     grace: float = GRACE
 
-    @property
+    @cached_property
     def name(self) -> str:
-        "`taskctl-<folder of the config>`: one service per project."
+        """`taskctl-<folder of the config>`: one service per project. When a service of
+        that name runs another config (two projects in folders of one name), a digest of
+        this config's path is added, so installing one never replaces the other."""
         slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", self.settings.root.name).strip("-.") or "default"
-        return f"taskctl-{slug}"
+        name = f"taskctl-{slug}"
+        if self._runs_another_config(self._file_of(name)):
+            name += (
+                "-" + hashlib.sha1(str(self.settings.path.absolute()).encode(), usedforsecurity=False).hexdigest()[:6]
+            )
+        return name
 
     @property
     def label(self) -> str:
-        return f"io.taskctl.{self.name.removeprefix('taskctl-')}" if self.platform == "launchd" else self.name
+        return self._label_of(self.name)
 
     @property
     def file(self) -> Path:
+        return self._file_of(self.name)
+
+    def _label_of(self, name: str) -> str:
+        return f"io.taskctl.{name.removeprefix('taskctl-')}" if self.platform == "launchd" else name
+
+    def _file_of(self, name: str) -> Path:
         if self.platform == "launchd":
-            return self.home / "Library" / "LaunchAgents" / f"{self.label}.plist"
-        return self.home / ".config" / "systemd" / "user" / f"{self.name}.service"
+            return self.home / "Library" / "LaunchAgents" / f"{self._label_of(name)}.plist"
+        return self.home / ".config" / "systemd" / "user" / f"{name}.service"
+
+    def _runs_another_config(self, path: Path) -> bool:
+        if not path.exists():
+            return False
+        config = str(self.settings.path.absolute())
+        if self.platform == "systemd":
+            return f" --config {_exec_quote(config)} " not in path.read_text(errors="replace")
+        try:
+            args = plistlib.loads(path.read_bytes()).get("ProgramArguments", [])
+        except Exception:  # not a plist taskctl wrote: not this config's either
+            return True
+        return not any(flag == "--config" and value == config for flag, value in pairwise(args))
 
     @property
     def env_file(self) -> Path:

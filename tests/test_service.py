@@ -120,3 +120,28 @@ def test_a_bad_platform_is_one_clear_line(project, home):
     assert done.exit_code == 2
     assert done.stderr == "Error: --platform must be one of systemd, launchd\n"
     assert _files(home) == []
+
+
+@pytest.mark.parametrize("platform", ["systemd", "launchd"])
+def test_two_projects_in_folders_of_one_name_get_a_service_each(project, home, platform):
+    other = project.root / "elsewhere" / project.root.name  # another project, in a folder of the same name
+    other.mkdir(parents=True)
+    for path in project.root.iterdir():
+        if path.is_file() and path.suffix in (".toml", ".py"):
+            shutil.copy(path, other / path.name)
+
+    def services() -> list[Path]:
+        return [home / p for p in _files(home) if p.suffix in (".service", ".plist")]
+
+    assert _service(project, home, "install", "--platform", platform).exit_code == 1  # no manager to enable it
+    [first] = services()
+    before = first.read_text()
+    environ = {"HOME": str(home), "PATH": str(home.parent / "empty-path"), "USER": "someone"}
+    command = ["--config", str(other / "config.toml"), "service", "install", "--platform", platform]
+    assert CliRunner().invoke(app, command, env=environ).exit_code == 1
+    assert first.read_text() == before  # the first project's service is left as it was
+    [second] = [path for path in services() if path != first]
+    assert str(other / "config.toml") in second.read_text() and second.stem.startswith(first.stem + "-")
+    # Each config finds its own service again: uninstall removes only its own.
+    assert _service(project, home, "uninstall", "--platform", platform).exit_code == 0
+    assert services() == [second]
