@@ -34,16 +34,44 @@ class ChildSafeConsumer(Consumer):
         return environment
 
 
+# The signals a child answers with handlers of its own (init_child). One sent to the
+# consumer's process group between the fork and those handlers would run Python's
+# defaults in the child: a KeyboardInterrupt traceback from multiprocessing's bootstrap,
+# and a scheduler or worker dead before it began.
+STARTUP_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1}
+
+
 class ChildSafeEnvironment(ProcessEnvironment):
-    "Forked children that die with the consumer process."
+    "Forked children that die with the consumer process, and start with the group's signals held."
 
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
         self.parent = os.getpid()
 
+    def create_process(self, runnable: Any, name: str) -> Any:
+        process = super().create_process(runnable, name)
+        start = process.start
+
+        def start_with_signals_held() -> None:
+            # The child inherits the mask: it unblocks them in init_child, after its handlers.
+            held = signal.pthread_sigmask(signal.SIG_BLOCK, STARTUP_SIGNALS | {self.graceful, self.interrupt})
+            try:
+                start()
+            finally:
+                signal.pthread_sigmask(signal.SIG_SETMASK, held)
+
+        process.start = start_with_signals_held
+        return process
+
     def init_child(self, process: Any) -> None:
         die_with_parent(self.parent)
         super().init_child(process)
+        self.set_child_handlers()
+        # What arrived since the fork is delivered now, to the child's own handlers.
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, STARTUP_SIGNALS | {self.graceful, self.interrupt})
+
+    def set_child_handlers(self) -> None:
+        "Handlers a subclass adds in the child, before the held signals are let through."
 
 
 def die_with_parent(parent: int) -> None:

@@ -32,7 +32,7 @@ class StoppingConsumer(ChildSafeConsumer):
     def start(self) -> None:
         # Huey installs its handlers after starting the workers: a SIGTERM as the first
         # job starts would kill the consumer outright instead of stopping it. Forked
-        # workers set their own handlers (WorkerProcesses.init_child).
+        # workers set their own handlers (ChildSafeEnvironment.init_child).
         self._set_signal_handlers()
         super().start()
 
@@ -97,8 +97,8 @@ class StoppingConsumer(ChildSafeConsumer):
 class WorkerProcesses(ChildSafeEnvironment):
     "Worker processes that leave stopping to the consumer, which interrupts them with INTERRUPT."
 
-    def init_child(self, process: Any) -> None:
-        super().init_child(process)  # ignores SIGINT, interrupts on INTERRUPT
+    def set_child_handlers(self) -> None:
+        # Huey's init_child ignores SIGINT (the graceful signal here) and interrupts on INTERRUPT.
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
     def interrupt_workers(self, procs: list[Any]) -> None:

@@ -56,3 +56,32 @@ def test_a_success_after_the_job_was_run_again_is_recorded_on_its_attempt(projec
     assert job["state"] == "running" and job["worker"].endswith("/B")  # B's claim is untouched
     first = json.loads(project.ok("show", job_id, "--json"))["attempts"][0]
     assert first["outcome"] == "succeeded" and first["error_type"] == "LateOutcome"
+
+
+@pytest.mark.sqlite  # the consumer's processes, whatever the engine
+def test_a_child_starts_with_the_group_signals_held_until_its_handlers_are_set() -> None:
+    # A Ctrl+C to the process group while a worker is still starting must not kill it
+    # with a KeyboardInterrupt before its own handlers (ignore SIGINT) are in place.
+    from taskctl.children import STARTUP_SIGNALS
+    from taskctl.stopping import INTERRUPT, WorkerProcesses
+
+    environment = WorkerProcesses(signal.SIGINT, INTERRUPT)
+    read, write = os.pipe()
+
+    def child() -> None:
+        held = signal.pthread_sigmask(signal.SIG_BLOCK, [])
+        os.kill(os.getpid(), signal.SIGINT)  # the group's Ctrl+C, arriving now
+        environment.init_child(type("Process", (), {"huey": None})())
+        after = signal.pthread_sigmask(signal.SIG_BLOCK, [])
+        os.write(write, json.dumps([sorted(held), sorted(after)]).encode())
+
+    process = environment.create_process(child, "probe")
+    process.start()
+    process.join(10)
+    os.close(write)
+    held, after = json.loads(os.read(read, 4096))
+    os.close(read)
+    assert process.exitcode == 0  # the SIGINT went to the handler set for it (ignored), not Python's default
+    assert set(held) >= {int(s) for s in STARTUP_SIGNALS}
+    assert not set(after) & {int(s) for s in STARTUP_SIGNALS}
+    assert signal.SIGINT not in signal.pthread_sigmask(signal.SIG_BLOCK, [])  # the parent's mask is as it was
