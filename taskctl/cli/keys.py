@@ -1,7 +1,5 @@
 """`taskctl key create`: the key that signs messages, in a file only its owner reads."""
 
-from __future__ import annotations
-
 from pathlib import Path
 from typing import Annotated
 

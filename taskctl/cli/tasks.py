@@ -1,16 +1,11 @@
 """`taskctl tasks`: what is registered, and when periodic tasks run next."""
 
-from __future__ import annotations
-
 from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
 
-from taskctl import catchup
 from taskctl.cli.state import LIMIT_MAX, output, state
-from taskctl.model import TaskSummary
-from taskctl.render import tasks_table
 
 
 def list_tasks(
@@ -19,6 +14,10 @@ def list_tasks(
     limit: Annotated[int, typer.Option(min=1, max=LIMIT_MAX, help="At most this many tasks.")] = 200,
 ) -> None:
     """List every registered task: kind, schedule and next run, retries, timeout, last run."""
+    from taskctl import catchup
+    from taskctl.model import TaskSummary
+    from taskctl.render import tasks_table
+
     obj = state(ctx)
     app, tz = obj.reader, obj.tz
     record = obj.record if app.exists else None  # no database yet: no task has run
