@@ -24,7 +24,11 @@ from taskctl.errors import ConfigError, UsageError
 from taskctl.times import parse_duration
 
 if TYPE_CHECKING:
+    from datetime import tzinfo
+
     from taskctl.app import App, TaskInfo
+    from taskctl.catalog import TaskEntry
+    from taskctl.engines.base import Record
 
 logger = logging.getLogger("taskctl.consumer")
 
@@ -57,19 +61,24 @@ def parse(mode: Any, within: Any, where: str) -> CatchUp:
 
 
 def missed_slot(app: App, info: TaskInfo, now: datetime) -> datetime | None:
+    "The slot of `info` that a consumer of `app` starting now runs for the runs it missed (see `missed`)."
+    return missed(info, app.settings.tz, app.record, now)
+
+
+def missed(info: TaskInfo | TaskEntry, tz: tzinfo, record: Record, now: datetime) -> datetime | None:
     """The one slot of `info` to run now for the runs it missed, or None: its latest slot
     before this minute (this minute is the scheduler's own), if that is recent enough,
     nobody queued it, and the task ran on this record before it (a new task missed nothing)."""
     if info.catch_up.mode == "skip" or not info.cron:
         return None
     minute = now.astimezone(UTC).replace(second=0, microsecond=0)
-    slot = next(CronSim(info.cron, minute.astimezone(app.settings.tz), reverse=True)).astimezone(UTC)
+    slot = next(CronSim(info.cron, minute.astimezone(tz), reverse=True)).astimezone(UTC)
     if slot.timestamp() < now.timestamp() - info.catch_up.within:
         return None
-    last = app.record.last_run(info.name)
+    last = record.last_run(info.name)
     if last is None or (last.enqueued_at or 0) >= slot.timestamp():
         return None
-    if app.store.slot_taken(info.name, slot.timestamp()):
+    if record.slot_taken(info.name, slot.timestamp()):
         return None
     return slot
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from huey.consumer import Consumer, ConsumerStopped
 
-from taskctl import catchup, presence
+from taskctl import catalog, catchup, presence
 from taskctl.app import App
 from taskctl.engines.faults import persistent
 from taskctl.errors import StorageFailure
@@ -39,6 +39,8 @@ def run_consumer(
     heartbeat.beat()  # recover what a previous consumer left behind, and catch up missed runs, before taking work
     heartbeat.check()
     app.store.register_tasks(list(app.tasks))  # latest_result tells a typo from "not yet" by these
+    runs = catalog.of_app(app)  # `status` and `tasks` read what this consumer runs, without building the app
+    app.store.record_catalog(runs.to_text(), runs.recorded_at or time.time())
     consumer = StoppingConsumer(
         app.huey,
         grace=grace,

@@ -116,12 +116,12 @@ def status(
     out = console()
 
     def view() -> "RenderableType":  # the width is read each time: a terminal can be resized
-        return status_view(jobs.snapshot(obj.reader, obj.record, limit), zone, out.width, obj.tz)
+        return status_view(jobs.catalog_snapshot(obj.catalog, obj.settings, obj.record, limit), zone, out.width, obj.tz)
 
     if watch:
         _watch(view, interval, out)
     elif as_json:
-        typer.echo(dumps(jobs.snapshot(obj.reader, obj.record, limit).to_json(obj.tz)))
+        typer.echo(dumps(jobs.catalog_snapshot(obj.catalog, obj.settings, obj.record, limit).to_json(obj.tz)))
     else:
         out.print(view())
 

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from rich.console import Console, RenderableType
 
     from taskctl.app import App
+    from taskctl.catalog import Catalog
     from taskctl.config import Settings
     from taskctl.engines.base import Record
     from taskctl.model import State
@@ -90,6 +91,29 @@ class Session:
 
         refuse_outdated(self.settings)
         return open_record(self.settings)
+
+    @cached_property
+    def catalog(self) -> Catalog:
+        """The tasks a consumer runs, as the record has them, with what differs on disk;
+        built from disk (Huey, the task modules) only when no consumer recorded them,
+        or the disk changed while none runs. See catalog.py."""
+        from taskctl import catalog, presence
+
+        record = self.record_if_any
+        lease = self.settings.lease
+        return catalog.current(
+            self.settings, record, lambda: record is not None and presence.any_alive(record, lease), lambda: self.reader
+        )
+
+    @cached_property
+    def record_if_any(self) -> Record | None:
+        "The read side, or None while nothing has been written (a SQLite file not made, or being made)."
+        from taskctl.errors import NoDatabase
+
+        try:
+            return self.record
+        except NoDatabase:
+            return None
 
 
 TaskOption = Annotated[

@@ -18,7 +18,8 @@ def workers(
 
     obj = state(ctx)
     now = time.time()
-    found = presence.survey(obj.reader, obj.record, obj.record.running(LIMIT_MAX), now)
+    record = obj.record
+    found = presence.survey(record, record.running(LIMIT_MAX), obj.settings.lease, obj.catalog.timeouts(), now)
     output(
         as_json,
         lambda: {"consumers": [c.to_json(obj.tz, now) for c in found]},

@@ -28,6 +28,7 @@ STEPS = (
     "m006_consumers_and_meta",
     "m007_periodic_slots",
     "m008_consumer_details",
+    "m009_catalog",
 )
 MIGRATIONS_TABLE = "_sqlite_migrations"  # sqlite-utils' record of the steps applied, per migration set
 MIGRATION_SET = "taskctl"

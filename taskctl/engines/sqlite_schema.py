@@ -207,6 +207,21 @@ def m008_consumer_details(db: Database) -> None:
     db.execute("ALTER TABLE taskctl_consumers ADD COLUMN about TEXT")
 
 
+@migrations()
+def m009_catalog(db: Database) -> None:
+    # What a consumer runs (its tasks, schedules, options), written as it starts, so
+    # `status` and `tasks` show it without importing Huey or the task modules.
+    db.execute(
+        """
+        CREATE TABLE IF NOT EXISTS taskctl_catalog (
+            queue TEXT PRIMARY KEY,
+            recorded_at REAL NOT NULL,
+            catalog TEXT NOT NULL
+        )
+        """
+    )
+
+
 def migrate(conn: sqlite3.Connection, huey_ddl: Sequence[str] = ()) -> list[str]:
     """Make the database taskctl's and apply pending steps, in one transaction (Huey's
     own tables too), so no crash leaves a half-made database that is not marked as

@@ -1,0 +1,92 @@
+"""`status` and `tasks` show what the consumer runs, as it recorded it when it started:
+without importing Huey or the task modules, and saying when the disk differs."""
+
+from __future__ import annotations
+
+import json
+import signal
+from typing import Any
+
+from tests.conftest import Project, stop, wait_until
+from tests.test_fast_start import HEAVY, heavy, loaded
+
+
+def tasks_json(project: Project) -> dict[str, Any]:
+    return json.loads(project.ok("tasks", "--json"))
+
+
+def recorded(project: Project) -> dict[str, Any] | None:
+    "`tasks --json` once a consumer has recorded what it runs."
+    found = tasks_json(project)
+    return found if found["catalog"]["origin"] == "consumer" else None
+
+
+def by_name(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {task["name"].rsplit(".", 1)[-1]: task for task in document["tasks"]}
+
+
+def test_before_any_consumer_the_tasks_come_from_disk_and_say_so(project):
+    found = tasks_json(project)
+    assert found["catalog"]["origin"] == "disk" and found["catalog"]["recorded_at"] is None
+    assert "no consumer has run" in found["catalog"]["notice"]
+    assert "no consumer has run" in project.ok("tasks")
+    assert by_name(found)["yearly"]["schedule"] == "0 0 1 1 *"
+
+
+def test_after_a_consumer_ran_status_and_tasks_import_neither_huey_nor_the_task_modules(project):
+    project.burst()
+    found = tasks_json(project)
+    assert found["catalog"] == {
+        "origin": "consumer", "recorded_at": found["catalog"]["recorded_at"], "changed": [], "notice": None,
+    }  # fmt: skip
+    assert by_name(found)["flaky"]["retries"] == 2 and by_name(found)["hangs"]["timeout"] == 1
+    assert "no consumer" not in project.ok("tasks")
+    for command in ("status", "tasks"):
+        modules = loaded("--config", str(project.config), command, cwd=project.root)
+        needed = ("redis",) if project.engine == "redis" else ()  # the record's own client
+        assert project.module not in modules
+        assert heavy(modules, tuple(name for name in HEAVY if name not in needed)) == []
+    status = project.status()
+    assert {job["task"] for job in status["scheduled"]} == {f"{project.module}.yearly", "taskctl.retention.prune"}
+    assert status["catalog"]["origin"] == "consumer"
+
+
+def test_a_running_consumer_s_tasks_are_shown_while_its_modules_are_gone_from_disk(project):
+    consumer = project.start_consumer()
+    try:
+        wait_until(lambda: recorded(project), what="the consumer to record its tasks")
+        source = project.root / f"{project.module}.py"
+        source.rename(project.root / "moved_away.txt")  # no longer importable
+        found = tasks_json(project)
+        status = project.status()
+    finally:
+        stop(consumer, signal.SIGTERM)
+    assert found["catalog"]["origin"] == "consumer"
+    assert found["catalog"]["changed"] == [f"{project.module}.py"]
+    assert "restart the consumer to apply" in found["catalog"]["notice"]
+    assert "yearly" in by_name(found) and "add" in by_name(found)
+    assert status["catalog"] == found["catalog"]
+    assert {job["task"] for job in status["scheduled"]} == {f"{project.module}.yearly", "taskctl.retention.prune"}
+
+
+def test_a_schedule_edited_while_the_consumer_runs_is_shown_as_it_runs_until_a_restart(project):
+    consumer = project.start_consumer()
+    try:
+        wait_until(lambda: recorded(project), what="the consumer to record its tasks")
+        project.write_config(schedules='"sample" = "*/7 * * * *"\n"yearly" = "0 3 * * *"')
+        running = tasks_json(project)
+        text = project.ok("tasks")
+    finally:
+        stop(consumer, signal.SIGTERM)
+    assert by_name(running)["yearly"]["schedule"] == "0 0 1 1 *"  # what the consumer runs
+    assert by_name(running)["sample"]["kind"] == "on-demand"
+    assert running["catalog"]["changed"] == ["config.toml"]
+    assert "config.toml changed since the consumer started" in text and "restart the consumer to apply" in text
+    # No consumer runs now: the next one runs what is on disk, and that is what is shown.
+    after = tasks_json(project)
+    assert after["catalog"]["origin"] == "disk" and "no consumer is running" in after["catalog"]["notice"]
+    assert by_name(after)["yearly"]["schedule"] == "0 3 * * *"
+    assert by_name(after)["sample"]["schedule"] == "*/7 * * * *"
+    project.burst()  # a new consumer records the new schedules
+    assert by_name(tasks_json(project))["sample"]["schedule"] == "*/7 * * * *"
+    assert tasks_json(project)["catalog"]["changed"] == []
