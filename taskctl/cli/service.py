@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from taskctl.cli.coercion import PlainCommand, PlainGroup
 from taskctl.cli.state import state
 from taskctl.errors import NotPossible
 
@@ -15,6 +16,7 @@ if TYPE_CHECKING:
 GRACE = 30.0  # service.GRACE: a test keeps them the same (the default must be known to --help without service)
 
 app = typer.Typer(
+    cls=PlainGroup,
     help="Start the consumer at login: a systemd user unit (Linux) or a launchd agent (macOS). Needs no root.",
     no_args_is_help=True,
     rich_markup_mode=None,
@@ -37,7 +39,7 @@ def _service(ctx: typer.Context, platform: str | None, grace: str = f"{GRACE:g}s
     return Service(platform or this_platform(), state(ctx).settings, Path.home(), seconds)
 
 
-@app.command("install")
+@app.command("install", cls=PlainCommand)
 def install(
     ctx: typer.Context,
     print_only: Annotated[bool, typer.Option("--print", help="Show the file it would write; change nothing.")] = False,
@@ -73,7 +75,7 @@ def install(
         typer.echo(advice, err=True)
 
 
-@app.command("uninstall")
+@app.command("uninstall", cls=PlainCommand)
 def uninstall(ctx: typer.Context, platform: PlatformOption = None) -> None:
     """Stop and disable the service of this config, and delete its files (the environment file too)."""
     service = _service(ctx, platform)
@@ -88,7 +90,7 @@ def uninstall(ctx: typer.Context, platform: PlatformOption = None) -> None:
         typer.echo(f"Not stopped: {problem}; if it runs somewhere, stop it there", err=True)
 
 
-@app.command("status")
+@app.command("status", cls=PlainCommand)
 def status(
     ctx: typer.Context,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object, for scripts.")] = False,
