@@ -475,6 +475,7 @@ def _result_field(job: Job, result: tuple[bool, Any]) -> tuple[str, Any]:
 def _tracebacks(attempts: list[Attempt], job: Job) -> list[RenderableType]:
     "Each failed attempt's traceback, once: a repeat says which attempt it matches."
     from rich.syntax import Syntax  # pygments: ~30 ms of imports, for `show` alone
+
     found = [(a.attempt, a.traceback) for a in attempts if a.traceback]
     if not found and job.traceback:
         found = [(job.attempts, job.traceback)]

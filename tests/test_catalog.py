@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import json
 import signal
+import subprocess
 from typing import Any
 
-from tests.conftest import Project, stop, wait_until
+from tests.conftest import Project, stop, subprocess_env, wait_until
 from tests.test_fast_start import HEAVY, heavy, loaded
 
 
@@ -90,3 +91,32 @@ def test_a_schedule_edited_while_the_consumer_runs_is_shown_as_it_runs_until_a_r
     project.burst()  # a new consumer records the new schedules
     assert by_name(tasks_json(project))["sample"]["schedule"] == "*/7 * * * *"
     assert tasks_json(project)["catalog"]["changed"] == []
+
+
+def test_status_watch_reads_the_catalog_again_for_each_frame(project):
+    project.enqueue("add", "1")  # a record, and no consumer yet
+    process = subprocess.Popen(
+        project.command("status", "--watch", "--interval", "0.2"), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True, cwd=project.root, env=subprocess_env(),
+    )  # fmt: skip
+    assert process.stdout is not None
+
+    def next_frame() -> str:
+        "The lines up to the next frame's header (in a pipe, frames follow one another)."
+        lines = []
+        while not (line := process.stdout.readline()).startswith("taskctl status ·") and line:
+            lines.append(line)
+        return "".join(lines)
+
+    try:
+        next_frame()  # whatever came before the first header
+        assert "no consumer has run" in next_frame()
+        project.burst()
+        for _ in range(100):  # frames until one reads what the consumer recorded
+            frame = next_frame()
+            if "Jobs:" in frame and "no consumer has run" not in frame:
+                break
+        else:
+            raise AssertionError(f"every frame still says no consumer has run: {frame}")
+    finally:
+        stop(process, signal.SIGINT)

@@ -116,7 +116,9 @@ def status(
     out = console()
 
     def view() -> "RenderableType":  # the width is read each time: a terminal can be resized
-        return status_view(jobs.catalog_snapshot(obj.catalog, obj.settings, obj.record, limit), zone, out.width, obj.tz)
+        # Read again for each frame of --watch: a consumer may have restarted with other tasks.
+        snapshot = jobs.catalog_snapshot(obj.current_catalog(), obj.settings, obj.record, limit)
+        return status_view(snapshot, zone, out.width, obj.tz)
 
     if watch:
         _watch(view, interval, out)

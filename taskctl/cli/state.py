@@ -94,7 +94,10 @@ class Session:
 
     @cached_property
     def catalog(self) -> Catalog:
-        """The tasks a consumer runs, as the record has them, with what differs on disk;
+        return self.current_catalog()
+
+    def current_catalog(self) -> Catalog:
+        """The tasks a consumer runs, as the record has them now, with what differs on disk;
         built from disk (Huey, the task modules) only when no consumer recorded them,
         or the disk changed while none runs. See catalog.py."""
         from taskctl import catalog, presence
