@@ -104,7 +104,9 @@ def test_status_watch_reads_the_catalog_again_for_each_frame(project):
     def next_frame() -> str:
         "The lines up to the next frame's header (in a pipe, frames follow one another)."
         lines = []
-        while not (line := process.stdout.readline()).startswith("taskctl status ·") and line:
+        while not (line := process.stdout.readline()).startswith("taskctl status ·"):
+            if not line:
+                raise AssertionError(f"status --watch ended: {stop(process, signal.SIGINT)}")
             lines.append(line)
         return "".join(lines)
 
