@@ -3,9 +3,11 @@
 `status` and `tasks` read this from the record instead of building the app, so
 they import neither Huey nor the task modules (nor what those import); and they
 show what the running consumer does, which is not what config.toml says once
-someone edits it. To tell the two apart, the consumer records a digest of the
-settings that make its tasks and of each task module's source; a reader hashes
-the same things on disk (a few small files) and names what differs.
+someone edits it. To tell the two apart, the consumer records the settings that
+make its tasks and a checksum of each task module's source; a reader reads the
+same things on disk (a few small files) and names what differs. The checksum is
+CRC-32 and the size, which tell an edit from no edit (nothing here needs a
+cryptographic hash, and hashlib costs a command ~5 ms to import).
 
 Which catalog a reader shows (`current`):
   - the recorded one, when the disk still says the same (whoever runs now or next runs it);
@@ -17,10 +19,10 @@ Which catalog a reader shows (`current`):
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sys
 import time
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
@@ -94,10 +96,10 @@ class TaskEntry:
 
 @dataclass(frozen=True)
 class Sources:
-    "What a consumer's tasks were made from: a digest of the settings that shape them, and of each module's source."
+    "What a consumer's tasks were made from: the settings that shape them, and a checksum of each module's source."
 
-    settings: str
-    files: dict[str, str | None]  # module name -> "path:sha256" of its source (None: it has no file)
+    settings: str  # shaping_settings()
+    files: dict[str, tuple[str, str] | None]  # module -> (its source's path, checksum()); None: it has no file
 
 
 @dataclass(frozen=True)
@@ -160,7 +162,8 @@ def from_text(text: str) -> Catalog | None:
         if doc.get("format") != FORMAT:
             return None
         tasks = tuple(TaskEntry.from_json(entry) for entry in doc["tasks"])
-        return Catalog(tasks, "consumer", Sources(doc["settings"], dict(doc["files"])), doc.get("recorded_at"))
+        files = {module: (entry[0], entry[1]) if entry else None for module, entry in doc["files"].items()}
+        return Catalog(tasks, "consumer", Sources(doc["settings"], files), doc.get("recorded_at"))
     except (ValueError, KeyError, TypeError, AttributeError):
         return None
 
@@ -168,8 +171,11 @@ def from_text(text: str) -> Catalog | None:
 def of_app(app: App, origin: str = "consumer") -> Catalog:
     "The catalog of a built app: what a consumer records as it starts."
     tasks = tuple(_entry(info) for info in app.tasks.values())
-    files = {name: _source_digest(getattr(sys.modules.get(name), "__file__", None)) for name in app.settings.modules}
-    return Catalog(tasks, origin, Sources(settings_digest(app.settings), files), time.time())
+    # The consumer reads a module's source just after importing it: an edit in between
+    # (milliseconds) would go unnoticed until the next restart.
+    paths = {name: getattr(sys.modules.get(name), "__file__", None) for name in app.settings.modules}
+    files = {name: (path, checksum(path)) if path else None for name, path in paths.items()}
+    return Catalog(tasks, origin, Sources(shaping_settings(app.settings), files), time.time())
 
 
 def _entry(info: TaskInfo) -> TaskEntry:
@@ -181,8 +187,8 @@ def _entry(info: TaskInfo) -> TaskEntry:
     )  # fmt: skip
 
 
-def settings_digest(settings: Settings) -> str:
-    "The settings that shape the tasks a consumer runs, hashed: modules, schedules, time zone, retention's schedule."
+def shaping_settings(settings: Settings) -> str:
+    "The settings that shape the tasks a consumer runs, as canonical JSON: modules, schedules, zone, retention's."
     shaping = {
         "modules": list(settings.modules),
         "schedules": settings.schedules,
@@ -190,30 +196,26 @@ def settings_digest(settings: Settings) -> str:
         "timezone": settings.timezone,
         "retention": settings.retention.schedule,
     }
-    return hashlib.sha256(json.dumps(shaping, sort_keys=True).encode()).hexdigest()
+    return json.dumps(shaping, sort_keys=True)
 
 
-def _source_digest(path: str | None) -> str | None:
-    # The consumer hashes a module's source just after importing it: an edit in
-    # between (milliseconds) would go unnoticed until the next restart.
-    if path is None:
-        return None
+def checksum(path: str) -> str:
+    "A file's size and CRC-32, or 'missing'."
     try:
-        return f"{path}:{hashlib.sha256(Path(path).read_bytes()).hexdigest()}"
+        source = Path(path).read_bytes()
     except OSError:
-        return f"{path}:missing"
+        return "missing"
+    return f"{len(source)}:{zlib.crc32(source):08x}"
 
 
 def changes(recorded: Sources, settings: Settings) -> list[str]:
     "What on disk differs from what a consumer recorded: the config's file name, and each changed task module."
     found = []
-    if recorded.settings != settings_digest(settings) or set(recorded.files) != set(settings.modules):
+    if recorded.settings != shaping_settings(settings) or set(recorded.files) != set(settings.modules):
         found.append(settings.path.name)
-    for module, digest in sorted(recorded.files.items()):
-        if digest is not None and module in settings.modules:
-            path = digest.rsplit(":", 1)[0]
-            if _source_digest(path) != digest:
-                found.append(_shown(path, settings))
+    for module, entry in sorted(recorded.files.items()):
+        if entry is not None and module in settings.modules and checksum(entry[0]) != entry[1]:
+            found.append(_shown(entry[0], settings))
     return found
 
 

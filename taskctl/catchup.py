@@ -11,7 +11,6 @@ Tasks declared with Huey's own `periodic_task` keep Huey's behaviour: no catch-u
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,7 +29,6 @@ if TYPE_CHECKING:
     from taskctl.catalog import TaskEntry
     from taskctl.engines.base import Record
 
-logger = logging.getLogger("taskctl.consumer")
 
 MODES = ("once", "skip")
 JUMP = 30.0  # seconds the wall clock may run ahead of the monotonic one before it counts as a resume
@@ -97,12 +95,18 @@ def catch_up(app: App, now: datetime | None = None) -> list[str]:
             if app.record.job(task.id) is None:
                 continue  # another consumer took the slot first, and runs it
         except Exception:
-            logger.exception("Could not catch up the missed runs of %s; its next run is as scheduled.", info.name)
+            _logger().exception("Could not catch up the missed runs of %s; its next run is as scheduled.", info.name)
             continue
         queued.append(task.id)
         when = slot.astimezone(app.settings.tz).isoformat(timespec="minutes")
-        logger.warning("%s missed its run of %s: running it now, once.", info.name, when)
+        _logger().warning("%s missed its run of %s: running it now, once.", info.name, when)
     return queued
+
+
+def _logger() -> Any:
+    import logging  # the consumer's alone: `status` and `tasks` read missed slots too
+
+    return logging.getLogger("taskctl.consumer")
 
 
 class ClockWatch:

@@ -106,7 +106,7 @@ def test_status_watch_reads_the_catalog_again_for_each_frame(project):
         lines = []
         while not (line := process.stdout.readline()).startswith("taskctl status ·"):
             if not line:
-                raise AssertionError(f"status --watch ended: {stop(process, signal.SIGINT)}")
+                raise AssertionError(f"status --watch ended: {process.wait(timeout=30)}, {process.stderr.read()}")
             lines.append(line)
         return "".join(lines)
 
@@ -120,5 +120,11 @@ def test_status_watch_reads_the_catalog_again_for_each_frame(project):
                 break
         else:
             raise AssertionError(f"every frame still says no consumer has run: {frame}")
-    finally:
-        stop(process, signal.SIGINT)
+    finally:  # not communicate(): the rest of stdout may begin inside a character readline() split
+        process.send_signal(signal.SIGINT)
+        process.stdout.close()
+        try:
+            process.wait(timeout=30)
+        finally:
+            if process.poll() is None:
+                process.kill()

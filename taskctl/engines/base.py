@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import sqlite3
 import threading
 from collections.abc import Callable, Mapping
@@ -116,6 +115,8 @@ Progress = Callable[[int], None]
 def hostname() -> str:
     """The host a worker records, and a lease is checked against: $TASKCTL_HOSTNAME
     when containers share a name, else the machine's."""
+    import socket  # ~3 ms to import; `status` asks only to tell this host's consumers from others'
+
     return os.environ.get("TASKCTL_HOSTNAME") or socket.gethostname()
 
 
