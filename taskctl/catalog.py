@@ -162,10 +162,18 @@ def from_text(text: str) -> Catalog | None:
         if doc.get("format") != FORMAT:
             return None
         tasks = tuple(TaskEntry.from_json(entry) for entry in doc["tasks"])
-        files = {module: (entry[0], entry[1]) if entry else None for module, entry in doc["files"].items()}
+        files = {module: _file_entry(entry) for module, entry in doc["files"].items()}
         return Catalog(tasks, "consumer", Sources(doc["settings"], files), doc.get("recorded_at"))
     except (ValueError, KeyError, TypeError, AttributeError):
         return None
+
+
+def _file_entry(entry: Any) -> tuple[str, str] | None:
+    if entry is None:
+        return None
+    if not (isinstance(entry, list) and len(entry) == 2 and all(isinstance(part, str) for part in entry)):
+        raise ValueError(f"not a [path, checksum] pair: {entry!r}")
+    return entry[0], entry[1]
 
 
 def of_app(app: App, origin: str = "consumer") -> Catalog:
