@@ -23,7 +23,7 @@ from huey import Huey
 from huey.api import TaskWrapper
 from huey.exceptions import CancelExecution
 
-from taskctl import retention, signing, tracking
+from taskctl import catalog, retention, signing, tracking
 from taskctl.catchup import CatchUp
 from taskctl.children import ChildSafeConsumer
 from taskctl.config import Settings, cron_problem, load_settings
@@ -303,12 +303,8 @@ class App:
         return self.settings.engine != "sqlite" or self.settings.database.exists()
 
     def next_run(self, info: TaskInfo, now: datetime | None = None) -> datetime | None:
-        """When the consumer will next queue a periodic task. A minute that matches
-        is still ahead while it lasts, until a run has been queued in it."""
-        now = now or datetime.now(UTC)
-        minute = now.replace(second=0, microsecond=0)
-        ran = self.exists and self.store.slot_taken(info.name, minute.timestamp())
-        return info.next_run(self.settings.tz, now if ran else minute - timedelta(seconds=1))
+        "When the consumer will next queue a periodic task (catalog.next_run)."
+        return catalog.next_run(info, self.settings.tz, self.store if self.exists else None, now)
 
 
 def build_app(settings: Settings, create: bool = True) -> App:

@@ -11,7 +11,6 @@ Tasks declared with Huey's own `periodic_task` keep Huey's behaviour: no catch-u
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,9 +23,12 @@ from taskctl.errors import ConfigError, UsageError
 from taskctl.times import parse_duration
 
 if TYPE_CHECKING:
-    from taskctl.app import App, TaskInfo
+    from datetime import tzinfo
 
-logger = logging.getLogger("taskctl.consumer")
+    from taskctl.app import App, TaskInfo
+    from taskctl.catalog import TaskEntry
+    from taskctl.engines.base import Record
+
 
 MODES = ("once", "skip")
 JUMP = 30.0  # seconds the wall clock may run ahead of the monotonic one before it counts as a resume
@@ -57,19 +59,24 @@ def parse(mode: Any, within: Any, where: str) -> CatchUp:
 
 
 def missed_slot(app: App, info: TaskInfo, now: datetime) -> datetime | None:
+    "The slot of `info` that a consumer of `app` starting now runs for the runs it missed (see `missed`)."
+    return missed(info, app.settings.tz, app.record, now)
+
+
+def missed(info: TaskInfo | TaskEntry, tz: tzinfo, record: Record, now: datetime) -> datetime | None:
     """The one slot of `info` to run now for the runs it missed, or None: its latest slot
     before this minute (this minute is the scheduler's own), if that is recent enough,
     nobody queued it, and the task ran on this record before it (a new task missed nothing)."""
     if info.catch_up.mode == "skip" or not info.cron:
         return None
     minute = now.astimezone(UTC).replace(second=0, microsecond=0)
-    slot = next(CronSim(info.cron, minute.astimezone(app.settings.tz), reverse=True)).astimezone(UTC)
+    slot = next(CronSim(info.cron, minute.astimezone(tz), reverse=True)).astimezone(UTC)
     if slot.timestamp() < now.timestamp() - info.catch_up.within:
         return None
-    last = app.record.last_run(info.name)
+    last = record.last_run(info.name)
     if last is None or (last.enqueued_at or 0) >= slot.timestamp():
         return None
-    if app.store.slot_taken(info.name, slot.timestamp()):
+    if record.slot_taken(info.name, slot.timestamp()):
         return None
     return slot
 
@@ -88,12 +95,18 @@ def catch_up(app: App, now: datetime | None = None) -> list[str]:
             if app.record.job(task.id) is None:
                 continue  # another consumer took the slot first, and runs it
         except Exception:
-            logger.exception("Could not catch up the missed runs of %s; its next run is as scheduled.", info.name)
+            _logger().exception("Could not catch up the missed runs of %s; its next run is as scheduled.", info.name)
             continue
         queued.append(task.id)
         when = slot.astimezone(app.settings.tz).isoformat(timespec="minutes")
-        logger.warning("%s missed its run of %s: running it now, once.", info.name, when)
+        _logger().warning("%s missed its run of %s: running it now, once.", info.name, when)
     return queued
+
+
+def _logger() -> Any:
+    import logging  # the consumer's alone: `status` and `tasks` read missed slots too
+
+    return logging.getLogger("taskctl.consumer")
 
 
 class ClockWatch:

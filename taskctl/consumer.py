@@ -11,15 +11,17 @@ from typing import Any, NoReturn
 
 from huey.consumer import Consumer, ConsumerStopped
 
-from taskctl import catchup, presence
+from taskctl import catalog, catchup, presence
 from taskctl.app import App
 from taskctl.engines.faults import persistent
 from taskctl.errors import StorageFailure
 from taskctl.stopping import StoppingConsumer
 
 logger = logging.getLogger("taskctl.consumer")
-# Burst mode stops after the queue has looked idle for this long: a process
-# worker records a success a moment before it queues the pipeline's next step.
+# Burst mode with process workers stops after the queue has looked idle for this
+# long: a process worker records a success a moment before it queues the pipeline's
+# next step, and its busy flag is in its own process. A thread worker's is in this
+# one (huey.busy() holds from the claim to the last hook), so threads need none.
 BURST_SETTLE = 0.3
 
 
@@ -40,6 +42,8 @@ def run_consumer(
     heartbeat.beat()  # recover what a previous consumer left behind, and catch up missed runs, before taking work
     heartbeat.check()
     app.store.register_tasks(list(app.tasks))  # latest_result tells a typo from "not yet" by these
+    runs = catalog.of_app(app)  # `status` and `tasks` read what this consumer runs, without building the app
+    app.store.record_catalog(runs.to_text(), runs.recorded_at or time.time())
     consumer = StoppingConsumer(
         app.huey,
         grace=grace,
@@ -55,23 +59,24 @@ def run_consumer(
     consumer.start()
     heartbeat.start()
     health_ts = time.monotonic()
+    settle = BURST_SETTLE if worker_type == "process" else 0.0
     idle_since: float | None = None
     try:
         while True:
+            # Before the loop's wait (0.1 s): a burst with nothing to do ends at once.
+            if burst:
+                if app.huey.busy() or not app.store.is_idle():
+                    idle_since = None
+                elif idle_since is None:
+                    idle_since = time.monotonic()
+                if idle_since is not None and time.monotonic() - idle_since >= settle:
+                    consumer.stop(graceful=True)
+                    break
             health_ts = consumer.loop(health_ts)
             if heartbeat.failure or app.huey.storage_failure:
                 consumer.stop(graceful=True)
                 heartbeat.failure = heartbeat.failure or app.huey.storage_failure
                 heartbeat.check()
-            if not burst:
-                continue
-            if app.huey.busy() or not app.store.is_idle():
-                idle_since = None
-            elif idle_since is None:
-                idle_since = time.monotonic()
-            elif time.monotonic() - idle_since >= BURST_SETTLE:
-                consumer.stop(graceful=True)
-                break
     except ConsumerStopped:
         pass
     except KeyboardInterrupt:  # a second signal, raised outside Huey's loop (is_idle, a check)

@@ -21,6 +21,8 @@ from taskctl.stats import TaskStats, task_stats
 
 if TYPE_CHECKING:
     from taskctl.app import App, TaskInfo
+    from taskctl.catalog import Catalog
+    from taskctl.config import Settings
 
 _KWARG = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=(.*)$", re.DOTALL)
 
@@ -186,10 +188,24 @@ def wait_for(app: App, record: Record, job_id: str, timeout: float) -> Any:
 
 
 def snapshot(app: App, record: Record, limit: int, now: float | None = None) -> Snapshot:
-    "Everything `status` shows, read in bounded queries."
+    "Everything `status` shows, for the tasks of a built app."
+    from taskctl import catalog
+
+    return catalog_snapshot(catalog.of_app(app, origin="disk"), app.settings, record, limit, now)
+
+
+def catalog_snapshot(
+    tasks: Catalog, settings: Settings, record: Record, limit: int, now: float | None = None
+) -> Snapshot:
+    "Everything `status` shows, read in bounded queries; `tasks` says which tasks exist and their schedules."
+    from taskctl import catalog
+
     now = time.time() if now is None else now
     moment = datetime.fromtimestamp(now, UTC)
-    upcoming = [Upcoming(info.name, info.cron or "", _epoch(app.next_run(info, moment))) for info in app.periodic()]
+    upcoming = [
+        Upcoming(entry.name, entry.cron or "", _epoch(catalog.next_run(entry, settings.tz, record, moment)))
+        for entry in tasks.periodic()
+    ]
     # Periodic tasks are few, and always shown: --limit is for jobs.
     scheduled: list[Job | Upcoming] = [*record.scheduled(limit), *upcoming]
     scheduled.sort(key=lambda job: job.eta if job.eta is not None else float("inf"))
@@ -202,8 +218,9 @@ def snapshot(app: App, record: Record, limit: int, now: float | None = None) -> 
         running=running,
         failed=record.failed(limit),
         results=record.results(),
-        consumers=presence.survey(app, record, running, now),
-        overdue=presence.overdue(app, running, now),
+        consumers=presence.survey(record, running, settings.lease, tasks.timeouts(), now),
+        overdue=presence.overdue(tasks.timeouts(), running, now),
+        catalog=tasks,
     )
 
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from uuid import UUID
 
 if TYPE_CHECKING:
+    from taskctl.catalog import Catalog
     from taskctl.presence import ConsumerStatus
 
 from taskctl.escape import json_escaped
@@ -280,6 +281,7 @@ class Snapshot:
     results: list[CachedResult] = field(default_factory=list)
     consumers: list[ConsumerStatus] = field(default_factory=list)  # live and dead (see presence.py)
     overdue: frozenset[str] = frozenset()  # running jobs past their task's timeout
+    catalog: Catalog | None = None  # where the tasks shown came from (the consumer's record, or the disk)
 
     @property
     def live_consumers(self) -> list[ConsumerStatus]:
@@ -298,6 +300,7 @@ class Snapshot:
             ],
             "failed": [job.to_json(tz) for job in self.failed],
             "results": [result.to_json(tz, self.now) for result in self.results],
+            "catalog": self.catalog.to_json(tz) if self.catalog else None,
         }
 
 

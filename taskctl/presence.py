@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import tzinfo
 from functools import cache
-from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
 from taskctl.engines.base import Consumer, Record, hostname, pid_alive
@@ -23,6 +23,8 @@ FORGET_AFTER = 24 * 3600.0
 
 @cache
 def taskctl_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version  # ~15 ms of imports: the consumer's alone
+
     try:
         return version("taskctl")
     except PackageNotFoundError:
@@ -86,29 +88,37 @@ def running_json(job: Job, overdue: frozenset[str], now: float, tz: tzinfo | Non
     return {**job.to_json(tz), "elapsed": job.elapsed(now), "overdue": job.id in overdue}
 
 
-def overdue(app: App, jobs: list[Job], now: float) -> frozenset[str]:
-    """Running jobs past their task's timeout. Huey enforces a timeout only in process
-    workers; a thread worker cannot be stopped, so such a job would look healthy forever."""
+def overdue(timeouts: Mapping[str, float | None], jobs: list[Job], now: float) -> frozenset[str]:
+    """Running jobs past their task's timeout (`timeouts`: task -> seconds). Huey enforces a timeout
+    only in process workers; a thread worker cannot be stopped, so such a job would look healthy forever."""
     late = set()
     for job in jobs:
-        info = app.tasks.get(job.task or "")
+        timeout = timeouts.get(job.task or "")
         elapsed = job.elapsed(now)
-        if info is not None and info.timeout and elapsed is not None and elapsed > info.timeout:
+        if timeout and elapsed is not None and elapsed > timeout:
             late.add(job.id)
     return frozenset(late)
 
 
-def survey(app: App, record: Record, running: list[Job], now: float | None = None) -> list[ConsumerStatus]:
+def any_alive(record: Record, lease: float, now: float | None = None) -> bool:
+    "Is a consumer of this record alive now?"
+    now = time.time() if now is None else now
+    return any(is_alive(consumer, now, lease) for consumer in record.consumers())
+
+
+def survey(
+    record: Record, running: list[Job], lease: float, timeouts: Mapping[str, float | None], now: float | None = None
+) -> list[ConsumerStatus]:
     "Every consumer not yet forgotten, live ones first, each with those of the `running` jobs it runs."
     now = time.time() if now is None else now
-    late = overdue(app, running, now)
+    late = overdue(timeouts, running, now)
     found = []
     for consumer in record.consumers():
         if consumer.beat_at < now - FORGET_AFTER:
             continue
         pids = set(consumer.pids) | {consumer.pid}
         mine = [job for job in running if _worker_of(job) in {(consumer.host, pid) for pid in pids}]
-        found.append(ConsumerStatus(consumer, is_alive(consumer, now, app.settings.lease), mine, late))
+        found.append(ConsumerStatus(consumer, is_alive(consumer, now, lease), mine, late))
     return sorted(found, key=lambda s: (not s.alive, -s.consumer.started_at))
 
 

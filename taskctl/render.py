@@ -15,7 +15,6 @@ from typing import Any
 from rich import box
 from rich.console import Group, OverflowMethod, RenderableType
 from rich.highlighter import JSONHighlighter
-from rich.syntax import Syntax
 from rich.table import Column, Table
 from rich.text import Text
 
@@ -279,6 +278,7 @@ def status_view(
         counts_line(counts),
         consumers_line(snapshot, tz),
         Text(f"Times are in {zone}." if zone else "", style="dim"),
+        *([catalog_notice(notice)] if (notice := snapshot.catalog and snapshot.catalog.notice()) else []),
         jobs_table("Running", snapshot.running, "running", counts[State.RUNNING], width, tz, now, snapshot.overdue),
         jobs_table("Queued", snapshot.queued, "queued", counts[State.QUEUED], width, tz, now),
         jobs_table(
@@ -287,6 +287,22 @@ def status_view(
         jobs_table("Failed", snapshot.failed, "failed", counts[State.FAILED], width, tz),
         results_table(snapshot.results, width=width, tz=tz, now=now),
     )
+
+
+def tasks_view(
+    rows: list[TaskSummary],
+    total: int | None = None,
+    width: int | None = None,
+    tz: tzinfo | None = None,
+    notice: str | None = None,
+) -> RenderableType:
+    "`taskctl tasks`: the table, and a line when the tasks shown are not simply what runs (catalog.py)."
+    table = tasks_table(rows, total, width, tz)
+    return Group(table, catalog_notice(notice)) if notice else table
+
+
+def catalog_notice(notice: str) -> Text:
+    return Text(notice, style="yellow")
 
 
 def tasks_table(
@@ -458,6 +474,8 @@ def _result_field(job: Job, result: tuple[bool, Any]) -> tuple[str, Any]:
 
 def _tracebacks(attempts: list[Attempt], job: Job) -> list[RenderableType]:
     "Each failed attempt's traceback, once: a repeat says which attempt it matches."
+    from rich.syntax import Syntax  # pygments: ~30 ms of imports, for `show` alone
+
     found = [(a.attempt, a.traceback) for a in attempts if a.traceback]
     if not found and job.traceback:
         found = [(job.attempts, job.traceback)]

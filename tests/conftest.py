@@ -148,6 +148,20 @@ class Project:
         "Has anything written the record yet? (A SQLite file is made by the first write.)"
         return self.url is not None or self.database.exists()
 
+    def record_ready(self) -> bool:
+        """Can the record be read yet? A consumer creates the SQLite file a moment before
+        its schema is committed; in between, readers rightly say there is no database yet."""
+        from taskctl.engines import check_sqlite_file
+        from taskctl.errors import TaskctlError
+
+        if self.url is not None:
+            return True
+        try:
+            found = check_sqlite_file(self.database)
+        except TaskctlError:  # caught mid-write
+            return False
+        return found is not None and found.kind == "taskctl" and not found.pending
+
     @property
     def database_line(self) -> str:
         if self.url:

@@ -75,7 +75,7 @@ def test_priority_orders_the_queue(project):
 def test_status_json_shape(project):
     project.enqueue("add", "1", "2")
     status = project.status()
-    assert set(status) == {"counts", "consumers", "queued", "scheduled", "running", "failed", "results"}
+    assert set(status) == {"counts", "consumers", "queued", "scheduled", "running", "failed", "results", "catalog"}
     assert status["counts"]["queued"] == 1
     for state in ("queued", "scheduled", "retrying", "running", "succeeded", "failed", "revoked", "expired"):
         assert state in status["counts"]

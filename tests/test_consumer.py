@@ -89,7 +89,7 @@ def test_periodic_task_from_config_runs_as_a_job(project):
     project.write_config(schedules='"sample" = "* * * * *"')
     consumer = project.start_consumer()
     try:
-        wait_until(project.has_record, what="the consumer to create the database")
+        wait_until(project.record_ready, what="the consumer to create the database")
         wait_until(
             lambda: any(r["task"].endswith(".sample") for r in project.status()["results"]),
             what="the periodic task to run",
@@ -244,7 +244,7 @@ def test_a_restart_in_the_same_minute_does_not_run_a_periodic_task_twice(project
     for _ in range(2):
         consumer = project.start_consumer()
         try:
-            wait_until(project.has_record, what="the consumer to create the database")
+            wait_until(project.record_ready, what="the consumer to create the database")
             wait_until(lambda: project.status()["counts"]["succeeded"] >= 1, what="the periodic run")
             time.sleep(0.5)  # the restarted scheduler has checked the schedule by now
         finally:

@@ -15,7 +15,7 @@ from redis import Redis
 from redis_support import start_redis
 from redis_support import stop as stop_redis
 
-from taskctl.engines.sqlite_schema import APPLICATION_ID
+from taskctl.engines.sqlite_file import APPLICATION_ID
 from tests.conftest import stop, wait_until
 from tests.test_errors import assert_one_line_error
 

@@ -274,12 +274,14 @@ TASK_KEYS = {
     "name", "kind", "schedule", "schedule_source", "next_run", "retries", "timeout", "last_run", "catch_up", "missed",
     "caught_up",
 }  # fmt: skip
+CATALOG_KEYS = {"origin", "recorded_at", "changed", "notice"}
 
 
 def test_json_documents_have_the_documented_keys(project, ran):
     "The README documents these shapes: a failing test here means the README must change too."
     status = json.loads(project.ok("status", "--json"))
-    assert set(status) == {"counts", "consumers", "queued", "scheduled", "running", "failed", "results"}
+    assert set(status) == {"counts", "consumers", "queued", "scheduled", "running", "failed", "results", "catalog"}
+    assert set(status["catalog"]) == CATALOG_KEYS
     assert set(status["failed"][0]) == JOB_KEYS and set(status["results"][0]) == RESULT_KEYS
     shown = json.loads(project.ok("show", ran["flaky"], "--json"))
     assert set(shown) == {"job", "attempts"} and set(shown["job"]) == JOB_KEYS | {"result"}
@@ -292,7 +294,8 @@ def test_json_documents_have_the_documented_keys(project, ran):
     assert set(results) == {"results", "more"} and set(results["results"][0]) == RESULT_KEYS
     assert set(json.loads(project.ok("results", "add", "--json"))) == RESULT_KEYS
     tasks = json.loads(project.ok("tasks", "--json"))
-    assert set(tasks) == {"tasks", "more"} and set(tasks["tasks"][0]) == TASK_KEYS
+    assert set(tasks) == {"tasks", "more", "catalog"} and set(tasks["tasks"][0]) == TASK_KEYS
+    assert set(tasks["catalog"]) == CATALOG_KEYS
     assert set(tasks["tasks"][0]["last_run"]) == JOB_KEYS
 
 

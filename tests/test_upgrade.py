@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from taskctl.engines.sqlite_schema import APPLICATION_ID
+from taskctl.engines.sqlite_file import APPLICATION_ID
 from tests.conftest import Project
 
 DATA = Path(__file__).parent / "data"

@@ -1,20 +1,16 @@
 """`taskctl run-consumer`: the workers and the periodic scheduler."""
 
-from __future__ import annotations
-
-import logging
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from taskctl.cli.state import state
-from taskctl.config import WORKER_TYPES
-from taskctl.errors import UsageError
-from taskctl.logs import escaping_handler
-from taskctl.times import parse_duration
+
+if TYPE_CHECKING:
+    import logging
 
 
-def _drop_task_tracebacks(record: logging.LogRecord) -> bool:
+def _drop_task_tracebacks(record: "logging.LogRecord") -> bool:
     # taskctl logs a failed task in one line and keeps its traceback in the
     # record (`taskctl status --json`); Huey's copy of it is for -v.
     return not (record.exc_info and record.getMessage().startswith("Unhandled exception in task"))
@@ -43,6 +39,13 @@ def run_consumer(
     ] = False,
 ) -> None:
     """Run the workers and the periodic scheduler until Ctrl+C or SIGTERM (running jobs finish first)."""
+    import logging
+
+    from taskctl.config import WORKER_TYPES
+    from taskctl.errors import UsageError
+    from taskctl.logs import escaping_handler
+    from taskctl.times import parse_duration
+
     grace_seconds = None if grace is None else parse_duration(grace, "--grace")
     if worker_type is not None and worker_type not in WORKER_TYPES:
         raise UsageError(f"--worker-type must be one of {', '.join(WORKER_TYPES)}")

@@ -1,20 +1,12 @@
 """`taskctl show`, `history`, `stats` and `results`: reading the record, never changing it."""
 
-from __future__ import annotations
-
 import time
 from typing import Annotated, Any
 
 import typer
 
 from taskctl import completion as complete
-from taskctl import jobs
 from taskctl.cli.state import LIMIT_MAX, TaskOption, finished_state, output, state
-from taskctl.errors import TaskctlError, UsageError
-from taskctl.model import State
-from taskctl.render import history_table, job_detail, result_detail, results_table, stats_table
-from taskctl.steering import find_job
-from taskctl.times import parse_duration
 
 AsJson = Annotated[bool, typer.Option("--json", help="One JSON document, for scripts.")]
 
@@ -30,6 +22,11 @@ def show(
     as_json: AsJson = False,
 ) -> None:
     """Everything about one job: arguments, state, every attempt, the traceback."""
+    from taskctl import jobs
+    from taskctl.model import State
+    from taskctl.render import job_detail
+    from taskctl.steering import find_job
+
     obj = state(ctx)
     record, tz, now = obj.record, obj.tz, time.time()
     job = find_job(record, job_id)
@@ -58,6 +55,9 @@ def history(
     as_json: AsJson = False,
 ) -> None:
     """Finished jobs, newest first, with their durations."""
+    from taskctl import jobs
+    from taskctl.render import history_table
+
     ended = finished_state(job_state)
     window = _window(since, "2h") if since is not None else None
     obj = state(ctx)
@@ -73,6 +73,9 @@ def history(
 
 
 def _window(since: str, example: str) -> float:
+    from taskctl.errors import UsageError
+    from taskctl.times import parse_duration
+
     window = parse_duration(since, "--since")
     if not window > 0:
         raise UsageError(f"--since must be more than 0, like {example}")
@@ -87,6 +90,9 @@ def stats(
     as_json: AsJson = False,
 ) -> None:
     """Per task: runs, failures, p50/p95/max duration, last run, runs over time."""
+    from taskctl import jobs
+    from taskctl.render import stats_table
+
     window = _window(since, "24h")
     obj = state(ctx)
     record, tz = obj.record, obj.tz
@@ -111,6 +117,10 @@ def results(
     as_json: AsJson = False,
 ) -> None:
     """The cached results: the latest success of each task. Reading deletes nothing."""
+    from taskctl import jobs
+    from taskctl.errors import TaskctlError
+    from taskctl.render import result_detail, results_table
+
     obj = state(ctx)
     record, tz, now = obj.record, obj.tz, time.time()
     if task is None:

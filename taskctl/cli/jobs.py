@@ -1,24 +1,17 @@
 """`taskctl enqueue` and `taskctl status`."""
 
-from __future__ import annotations
-
-import json
 import time
 from collections.abc import Callable
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console, Group, RenderableType
-from rich.live import Live
-from rich.text import Text
 
 from taskctl import completion as complete
-from taskctl import jobs
 from taskctl.cli.state import LIMIT_MAX, console, state
 from taskctl.errors import UsageError
-from taskctl.model import dumps, to_json
-from taskctl.render import status_view
-from taskctl.times import parse_at, parse_duration, zone_name
+
+if TYPE_CHECKING:
+    from rich.console import Console, RenderableType
 
 
 def enqueue(
@@ -66,6 +59,12 @@ def enqueue(
 ) -> None:
     """Queue a job and print its id (only the id, so scripts can capture it);
     with --each, one job per line of a file."""
+    import json
+
+    from taskctl import jobs
+    from taskctl.model import dumps, to_json
+    from taskctl.times import parse_at, parse_duration
+
     if each is not None:
         from taskctl.cli.bulk import enqueue_each  # only a bulk enqueue needs it
 
@@ -104,6 +103,11 @@ def status(
     interval: Annotated[float, typer.Option(min=0.2, max=3600, help="With --watch: seconds between refreshes.")] = 2.0,
 ) -> None:
     """Show queued, scheduled, running and failed jobs, and the cached results."""
+    from taskctl import jobs
+    from taskctl.model import dumps
+    from taskctl.render import status_view
+    from taskctl.times import zone_name
+
     if watch and as_json:
         raise UsageError("--watch is a live view for people; for scripts, poll `taskctl status --json`")
     obj = state(ctx)
@@ -111,21 +115,26 @@ def status(
 
     out = console()
 
-    def view() -> RenderableType:  # the width is read each time: a terminal can be resized
-        return status_view(jobs.snapshot(obj.reader, obj.record, limit), zone, out.width, obj.tz)
+    def view() -> "RenderableType":  # the width is read each time: a terminal can be resized
+        # Read again for each frame of --watch: a consumer may have restarted with other tasks.
+        snapshot = jobs.catalog_snapshot(obj.current_catalog(), obj.settings, obj.record, limit)
+        return status_view(snapshot, zone, out.width, obj.tz)
 
     if watch:
         _watch(view, interval, out)
     elif as_json:
-        typer.echo(dumps(jobs.snapshot(obj.reader, obj.record, limit).to_json(obj.tz)))
+        typer.echo(dumps(jobs.catalog_snapshot(obj.catalog, obj.settings, obj.record, limit).to_json(obj.tz)))
     else:
         out.print(view())
 
 
-def _watch(view: Callable[[], RenderableType], interval: float, out: Console) -> None:
+def _watch(view: Callable[[], "RenderableType"], interval: float, out: "Console") -> None:
     "Redraw `view` in place every `interval` seconds until Ctrl+C."
+    from rich.console import Group
+    from rich.live import Live
+    from rich.text import Text
 
-    def frame() -> RenderableType:
+    def frame() -> "RenderableType":
         # On top: a view taller than the terminal is cut at the bottom (with "...").
         stamp = time.strftime("%H:%M:%S")
         return Group(Text(f"taskctl status · {stamp} · every {interval:g}s · Ctrl+C to quit", style="dim"), view())

@@ -1,20 +1,22 @@
 """`taskctl key create`: the key that signs messages, in a file only its owner reads."""
 
-from __future__ import annotations
-
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from taskctl.cli.coercion import PlainCommand, PlainGroup
 from taskctl.cli.state import state
 
 app = typer.Typer(
-    help="The key that signs messages (see the README's Signing).", no_args_is_help=True, rich_markup_mode=None
+    cls=PlainGroup,
+    help="The key that signs messages (see the README's Signing).",
+    no_args_is_help=True,
+    rich_markup_mode=None,
 )
 
 
-@app.command("create")
+@app.command("create", cls=PlainCommand)
 def create(
     ctx: typer.Context,
     path: Annotated[

@@ -1,19 +1,12 @@
 """`taskctl move --to redis://...`: copy this SQLite database's record into Redis."""
 
-from __future__ import annotations
-
 import os
 from dataclasses import replace
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from taskctl.cli.state import state
-from taskctl.config import redact, validate_url
-from taskctl.engines import database_errors, store_options
-from taskctl.errors import ConfigError, UsageError
 
 if TYPE_CHECKING:
     from taskctl import move as moving
@@ -30,6 +23,10 @@ def move(
 ) -> None:
     """Copy queued, scheduled and failed jobs, history and cached results to Redis, then mark this
     database as moved (a consumer started on it refuses). Running it again copies nothing twice."""
+    from taskctl.config import redact, validate_url
+    from taskctl.engines import database_errors, store_options
+    from taskctl.errors import ConfigError, UsageError
+
     obj = state(ctx)
     settings = obj.settings
     if settings.engine != "sqlite":
@@ -61,10 +58,13 @@ def move(
         typer.echo(f"(and export {target_settings.password_env} wherever they run)", err=True)
 
 
-def _run(source: App, target: RedisJobStorage, total: int) -> moving.Moved:
+def _run(source: "App", target: "RedisJobStorage", total: int) -> "moving.Moved":
+    "The copy, with a progress bar on stderr when someone is watching."
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
     from taskctl import move as moving
 
-    "The copy, with a progress bar on stderr when someone is watching."
     err = Console(stderr=True)
     if not err.is_terminal or total < 1000:
         return moving.move(source, target)

@@ -1,18 +1,15 @@
 """`taskctl check` and `taskctl backup`: for monitoring and for safe keeping."""
 
-from __future__ import annotations
-
 import time
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from taskctl import health
 from taskctl.cli.state import state
-from taskctl.engines import database_errors
-from taskctl.errors import DatabaseError, UsageError
-from taskctl.model import dumps
+
+LATE = 300.0  # health.LATE: a test keeps them the same (the default must be known to --help without health)
+FAILING_RUNS = 3  # health.FAILING_RUNS
 
 
 def check(
@@ -20,12 +17,15 @@ def check(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON document, for scripts.")] = False,
     late: Annotated[
         float, typer.Option(min=0, max=86400, help="Seconds a periodic run may lag its minute before it is missed.")
-    ] = health.LATE,
+    ] = LATE,
     failures: Annotated[
         int, typer.Option(min=1, max=1000, help="Failed runs in a row that make a task count as failing.")
-    ] = health.FAILING_RUNS,
+    ] = FAILING_RUNS,
 ) -> None:
     """Exit 1 with one line per problem: no consumer alive, a periodic run missed, a task that keeps failing."""
+    from taskctl import health
+    from taskctl.model import dumps
+
     obj = state(ctx)
     app = obj.reader
     problems = health.check(app, time.time(), late, failures)
@@ -46,6 +46,9 @@ def backup(
     file: Annotated[Path, typer.Argument(help="The new file to write the copy to.", show_default=False)],
 ) -> None:
     """Write a consistent copy of the live SQLite database to FILE (consumers may keep running)."""
+    from taskctl.engines import database_errors
+    from taskctl.errors import DatabaseError, UsageError
+
     settings = state(ctx).settings
     if settings.engine == "redis":
         raise UsageError(

@@ -1,20 +1,22 @@
 """`taskctl service install|uninstall|status`: the consumer as a per-user service, started at login."""
 
-from __future__ import annotations
-
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from taskctl.cli.coercion import PlainCommand, PlainGroup
 from taskctl.cli.state import state
-from taskctl.errors import NotPossible, UsageError
-from taskctl.model import dumps
-from taskctl.service import GRACE, PLATFORMS, Service, env_names, this_platform
-from taskctl.times import parse_duration
+from taskctl.errors import NotPossible
+
+if TYPE_CHECKING:
+    from taskctl.service import Service
+
+GRACE = 30.0  # service.GRACE: a test keeps them the same (the default must be known to --help without service)
 
 app = typer.Typer(
+    cls=PlainGroup,
     help="Start the consumer at login: a systemd user unit (Linux) or a launchd agent (macOS). Needs no root.",
     no_args_is_help=True,
     rich_markup_mode=None,
@@ -26,14 +28,18 @@ PlatformOption = Annotated[
 ]
 
 
-def _service(ctx: typer.Context, platform: str | None, grace: str = f"{GRACE:g}s") -> Service:
+def _service(ctx: typer.Context, platform: str | None, grace: str = f"{GRACE:g}s") -> "Service":
+    from taskctl.errors import UsageError
+    from taskctl.service import PLATFORMS, Service, this_platform
+    from taskctl.times import parse_duration
+
     if platform is not None and platform not in PLATFORMS:
         raise UsageError(f"--platform must be one of {', '.join(PLATFORMS)}")
     seconds = parse_duration(grace, "--grace")
     return Service(platform or this_platform(), state(ctx).settings, Path.home(), seconds)
 
 
-@app.command("install")
+@app.command("install", cls=PlainCommand)
 def install(
     ctx: typer.Context,
     print_only: Annotated[bool, typer.Option("--print", help="Show the file it would write; change nothing.")] = False,
@@ -43,6 +49,8 @@ def install(
     platform: PlatformOption = None,
 ) -> None:
     """Write and enable a service that runs this config's consumer at login, and restarts it if it fails."""
+    from taskctl.service import env_names
+
     service = _service(ctx, platform, grace)
     names = env_names(service.settings)
     if print_only:
@@ -67,7 +75,7 @@ def install(
         typer.echo(advice, err=True)
 
 
-@app.command("uninstall")
+@app.command("uninstall", cls=PlainCommand)
 def uninstall(ctx: typer.Context, platform: PlatformOption = None) -> None:
     """Stop and disable the service of this config, and delete its files (the environment file too)."""
     service = _service(ctx, platform)
@@ -82,13 +90,15 @@ def uninstall(ctx: typer.Context, platform: PlatformOption = None) -> None:
         typer.echo(f"Not stopped: {problem}; if it runs somewhere, stop it there", err=True)
 
 
-@app.command("status")
+@app.command("status", cls=PlainCommand)
 def status(
     ctx: typer.Context,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object, for scripts.")] = False,
     platform: PlatformOption = None,
 ) -> None:
     """Is the service installed, enabled, running? And the last lines of its log."""
+    from taskctl.model import dumps
+
     service = _service(ctx, platform)
     found = service.state()
     document = {"name": service.label, "platform": service.platform, "file": str(service.file), **found}

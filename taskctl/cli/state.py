@@ -1,4 +1,7 @@
-"""What every command shares: the config path, loaded on first use (so --help needs no config)."""
+"""What every command shares: the config path, loaded on first use (so --help needs no config).
+
+Imports what a command needs when it needs it: `--help`, and every command's
+parsing, must not pay for rich's console, the engines or the config loader."""
 
 from __future__ import annotations
 
@@ -13,17 +16,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TextIO, cast
 
 import typer
-from rich.console import Console, RenderableType
 
 from taskctl import completion as complete
-from taskctl.config import Settings, load_settings
-from taskctl.engines import open_record, require_database
-from taskctl.engines.base import Record
-from taskctl.errors import DatabaseError, UsageError
-from taskctl.model import FINAL, State, dumps
 
 if TYPE_CHECKING:
+    from rich.console import Console, RenderableType
+
     from taskctl.app import App
+    from taskctl.catalog import Catalog
+    from taskctl.config import Settings
+    from taskctl.engines.base import Record
+    from taskctl.model import State
 
 LIMIT_MAX = 1_000_000  # --limit: more than any screen, and SQLite's integers never overflow
 
@@ -34,6 +37,8 @@ class Session:
 
     @cached_property
     def settings(self) -> Settings:
+        from taskctl.config import load_settings
+
         return load_settings(self.config)
 
     @property
@@ -44,6 +49,7 @@ class Session:
     def app(self) -> App:
         "The app for commands that write: the database is created if need be, unless it was moved."
         from taskctl.app import build_app  # Huey and the engines load only for a command that needs them
+        from taskctl.errors import DatabaseError
 
         app = build_app(self.settings)
         if where := app.store.moved_to():
@@ -56,6 +62,8 @@ class Session:
     @cached_property
     def writer(self) -> App:
         "The app for commands that change existing jobs: with no database there are none, and none is made."
+        from taskctl.engines import require_database
+
         require_database(self.settings)
         return self.app
 
@@ -77,10 +85,38 @@ class Session:
 
     @cached_property
     def record(self) -> Record:
-        "The read side; raises when there is no database yet."
-        if self.settings.engine == "sqlite" and self.settings.database.exists():
-            self.reader  # noqa: B018 - refuses a schema that only a command that writes may upgrade
+        """The read side; raises when there is no database yet, or one whose schema only
+        a command that writes may upgrade. Builds no app: Huey and the task modules stay unloaded."""
+        from taskctl.engines import open_record, refuse_outdated
+
+        refuse_outdated(self.settings)
         return open_record(self.settings)
+
+    @cached_property
+    def catalog(self) -> Catalog:
+        return self.current_catalog()
+
+    def current_catalog(self) -> Catalog:
+        """The tasks a consumer runs, as the record has them now, with what differs on disk;
+        built from disk (Huey, the task modules) only when no consumer recorded them,
+        or the disk changed while none runs. See catalog.py."""
+        from taskctl import catalog, presence
+
+        record = self.record_if_any
+        lease = self.settings.lease
+        return catalog.current(
+            self.settings, record, lambda: record is not None and presence.any_alive(record, lease), lambda: self.reader
+        )
+
+    @cached_property
+    def record_if_any(self) -> Record | None:
+        "The read side, or None while nothing has been written (a SQLite file not made, or being made)."
+        from taskctl.errors import NoDatabase
+
+        try:
+            return self.record
+        except NoDatabase:
+            return None
 
 
 TaskOption = Annotated[
@@ -91,6 +127,9 @@ TaskOption = Annotated[
 
 def finished_state(value: str | None) -> State | None:
     "A --state option: one of the states a job ends in."
+    from taskctl.errors import UsageError
+    from taskctl.model import FINAL, State
+
     if value is None:
         return None
     names = [s.value for s in State if s in FINAL]
@@ -108,6 +147,8 @@ def output(
 ) -> None:
     "One JSON document for scripts, or the view built for the terminal's width."
     if as_json:
+        from taskctl.model import dumps
+
         typer.echo(dumps(document()))
         return
     out = console()
@@ -118,6 +159,8 @@ def console() -> Console:
     """stdout. With no TTY (a pipe, a file) rich drops colour by itself; tables get
     room to be whole rather than the 80 columns rich would assume, and lose the
     spaces rich pads each line with up to the table's width."""
+    from rich.console import Console
+
     if sys.stdout.isatty():
         return Console(file=sys.stdout, highlight=False)
     width = None if "COLUMNS" in os.environ else 200

@@ -1,24 +1,22 @@
 """`taskctl cancel`, `retry` and `purge`: changing what is queued and what is kept."""
 
-from __future__ import annotations
-
 import sys
 import time
 from collections.abc import Callable
 from functools import partial
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from taskctl import completion as complete
-from taskctl import jobs, retention, steering
 from taskctl.cli.state import LIMIT_MAX, TaskOption, finished_state, state
-from taskctl.engines.base import Selection, Store
 from taskctl.errors import TaskctlError, UsageError
-from taskctl.model import State
-from taskctl.times import parse_duration
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from taskctl import steering
+    from taskctl.engines.base import Selection, Store
 
 JobIds = Annotated[
     list[str],
@@ -29,6 +27,8 @@ PROGRESS_FROM = 5_000  # rows: below this a purge is over before a bar would sho
 
 def cancel(ctx: typer.Context, job_ids: JobIds) -> None:
     """Revoke queued or scheduled jobs; they show as revoked. A running job cannot be stopped."""
+    from taskctl import steering
+
     obj = state(ctx)
     _report([partial(steering.cancel, obj.writer, obj.record, i) for i in job_ids])
 
@@ -44,6 +44,8 @@ def retry(
     limit: Annotated[int, typer.Option(min=1, max=LIMIT_MAX, help="With --failed: at most this many jobs.")] = 1000,
 ) -> None:
     """Queue failed (or lost) jobs again with their original arguments, as new jobs linked to them."""
+    from taskctl import jobs, steering
+
     if job_ids and failed:
         raise UsageError("give failed job ids, or --failed, not both")
     if not job_ids and not failed:
@@ -63,7 +65,7 @@ def retry(
     _report([partial(steering.retry_job, app, record, job) for job in todo])
 
 
-def _report(actions: list[Callable[[], steering.Outcome]]) -> None:
+def _report(actions: list[Callable[[], "steering.Outcome"]]) -> None:
     "Act on each job; one line each (done on stdout, refused on stderr); exit 1 if any was refused."
     code = 0
     for action in actions:
@@ -99,6 +101,12 @@ def purge(
 ) -> None:
     """Delete queued jobs, results or old history. With no option, apply [retention] now
     (what the built-in prune job does on its schedule). Asks first, unless --yes."""
+    from rich.console import Console
+
+    from taskctl import jobs, retention
+    from taskctl.model import State
+    from taskctl.times import parse_duration
+
     if (older_than or job_state) and not history:
         raise UsageError("--older-than and --state go with --history")
     ended = finished_state(job_state)
@@ -144,8 +152,10 @@ def _rows(n: int) -> str:
     return f"{n:,} row" + ("" if n == 1 else "s")
 
 
-def _run(store: Store, counted: list[tuple[Selection, int]], total: int, err: Console) -> int:
+def _run(store: "Store", counted: list[tuple["Selection", int]], total: int, err: "Console") -> int:
     "Delete, with a progress bar on stderr when the work is large and someone is watching."
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
     if total < PROGRESS_FROM or not err.is_terminal:
         return sum(store.delete(selection) for selection, _ in counted)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())

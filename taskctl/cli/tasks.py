@@ -1,16 +1,11 @@
 """`taskctl tasks`: what is registered, and when periodic tasks run next."""
 
-from __future__ import annotations
-
 from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
 
-from taskctl import catchup
 from taskctl.cli.state import LIMIT_MAX, output, state
-from taskctl.model import TaskSummary
-from taskctl.render import tasks_table
 
 
 def list_tasks(
@@ -19,31 +14,36 @@ def list_tasks(
     limit: Annotated[int, typer.Option(min=1, max=LIMIT_MAX, help="At most this many tasks.")] = 200,
 ) -> None:
     """List every registered task: kind, schedule and next run, retries, timeout, last run."""
+    from taskctl import catalog, catchup
+    from taskctl.model import TaskSummary
+    from taskctl.render import tasks_view
+
     obj = state(ctx)
-    app, tz = obj.reader, obj.tz
-    record = obj.record if app.exists else None  # no database yet: no task has run
+    tz = obj.tz
+    record = obj.record_if_any  # no database yet: no task has run
+    tasks = obj.catalog
     rows = []
     now = datetime.now(UTC)
-    for info in list(app.tasks.values())[:limit]:
-        next_run = app.next_run(info)
-        missed = catchup.missed_slot(app, info, now) if record and info.cron else None
+    for entry in tasks.tasks[:limit]:
+        next_run = catalog.next_run(entry, tz, record, now)
+        missed = catchup.missed(entry, tz, record, now) if record and entry.cron else None
         rows.append(
             TaskSummary(
-                name=info.name,
-                kind=info.kind,
-                schedule=info.cron,
-                schedule_source=info.schedule_source,
+                name=entry.name,
+                kind=entry.kind,
+                schedule=entry.cron,
+                schedule_source=entry.schedule_source,
                 next_run=next_run.timestamp() if next_run else None,
-                retries=info.retries,
-                timeout=info.timeout,
-                last_run=record.last_run(info.name) if record else None,
-                catch_up=info.catch_up.to_json() if info.cron else None,
+                retries=entry.retries,
+                timeout=entry.timeout,
+                last_run=record.last_run(entry.name) if record else None,
+                catch_up=entry.catch_up.to_json() if entry.cron else None,
                 missed=missed.timestamp() if missed else None,
             )
         )
-    more = len(app.tasks) > limit
+    more = len(tasks.tasks) > limit
     output(
         as_json,
-        lambda: {"tasks": [row.to_json(tz) for row in rows], "more": more},
-        lambda width: tasks_table(rows, len(app.tasks), width, tz),
+        lambda: {"tasks": [row.to_json(tz) for row in rows], "more": more, "catalog": tasks.to_json(tz)},
+        lambda width: tasks_view(rows, len(tasks.tasks), width, tz, tasks.notice()),
     )

@@ -1,15 +1,14 @@
 """`taskctl upgrade`: bring a database written by an earlier release up to date."""
 
-from __future__ import annotations
-
 import typer
 
 from taskctl.cli.state import state
-from taskctl.engines import check_sqlite_file, require_database
 
 
 def upgrade(ctx: typer.Context) -> None:
     """Upgrade the database's schema (commands that only read never change it; run-consumer upgrades too)."""
+    from taskctl.engines import check_sqlite_file, require_database
+
     obj = state(ctx)
     settings = obj.settings
     if settings.engine != "sqlite":

@@ -1,15 +1,11 @@
 """`taskctl workers`: the consumers, alive or recently dead, and what each runs now."""
 
-from __future__ import annotations
-
 import time
 from typing import Annotated
 
 import typer
 
-from taskctl import presence
 from taskctl.cli.state import LIMIT_MAX, output, state
-from taskctl.render_workers import workers_table
 
 
 def workers(
@@ -17,9 +13,13 @@ def workers(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object, for scripts.")] = False,
 ) -> None:
     """List the consumers (alive, or stopped without saying so lately): host, pid, workers, config, running jobs."""
+    from taskctl import presence
+    from taskctl.render_workers import workers_table
+
     obj = state(ctx)
     now = time.time()
-    found = presence.survey(obj.reader, obj.record, obj.record.running(LIMIT_MAX), now)
+    record = obj.record
+    found = presence.survey(record, record.running(LIMIT_MAX), obj.settings.lease, obj.catalog.timeouts(), now)
     output(
         as_json,
         lambda: {"consumers": [c.to_json(obj.tz, now) for c in found]},

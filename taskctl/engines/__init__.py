@@ -20,7 +20,7 @@ from taskctl.errors import DatabaseError, ForeignDatabase, NoDatabase, SchemaOut
 from taskctl.private_files import GROUP_READABLE, PRIVATE
 
 if TYPE_CHECKING:
-    from taskctl.engines.sqlite_schema import DatabaseFile
+    from taskctl.engines.sqlite_file import DatabaseFile
 
 
 def store_options(settings: Settings, create: bool = True) -> tuple[type, dict[str, Any]]:
@@ -40,11 +40,8 @@ def store_options(settings: Settings, create: bool = True) -> tuple[type, dict[s
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise DatabaseError(f"cannot create the folder for database {path}: {exc}") from None
-    if not create and found is not None and found.pending:
-        raise SchemaOutdated(
-            f"database {path} was written by an earlier taskctl (its schema lacks {found.pending[0]}); "
-            "commands that only read never change it: run `taskctl upgrade` (or start `taskctl run-consumer`) first"
-        )
+    if not create and found is not None:
+        _refuse_pending(path, found)
     return JobStorage, {
         "filename": str(path),
         "timeout": settings.busy_timeout,
@@ -69,6 +66,24 @@ def open_record(settings: Settings, read_only: bool = False) -> Record:
     require_database(settings)
     with database_errors(settings):
         return SqliteRecord(settings.database, settings.name, settings.busy_timeout, read_only=read_only)
+
+
+def refuse_outdated(settings: Settings) -> None:
+    """For commands that only read: a SQLite database of an earlier schema is refused
+    (they never upgrade it); a missing one is left for open_record to say so."""
+    if settings.engine != "sqlite":
+        return
+    found = check_sqlite_file(settings.database)
+    if found is not None:
+        _refuse_pending(settings.database, found)
+
+
+def _refuse_pending(path: Path, found: DatabaseFile) -> None:
+    if found.pending:
+        raise SchemaOutdated(
+            f"database {path} was written by an earlier taskctl (its schema lacks {found.pending[0]}); "
+            "commands that only read never change it: run `taskctl upgrade` (or start `taskctl run-consumer`) first"
+        )
 
 
 def require_database(settings: Settings) -> None:
@@ -152,7 +167,7 @@ def check_sqlite_file(path: Path) -> DatabaseFile | None:
         raise DatabaseError(f"database {path} is a directory; set [taskctl] database to a file path")
     refuse_network_filesystem(path)
     try:
-        from taskctl.engines.sqlite_schema import inspect_file  # sqlite-utils, only where a file is read
+        from taskctl.engines.sqlite_file import inspect_file
 
         found = inspect_file(path)
     except FileNotFoundError:

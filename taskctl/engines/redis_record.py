@@ -167,6 +167,15 @@ class RedisRecord:
 
     # -- helpers ------------------------------------------------------------
 
+    def catalog(self) -> str | None:
+        "What the latest consumer to start recorded it runs (catalog.py's JSON), if any did."
+        text: str | None = self.conn.get(self._key(lua.CATALOG))
+        return text
+
+    def slot_taken(self, task: str, at: float) -> bool:
+        "Has the periodic run of `task` for the minute `at` been queued?"
+        return bool(self.conn.exists(self._key(lua.slot(task, at))))
+
     def _key(self, name: str) -> str:
         return self.prefix + name
 

@@ -23,6 +23,7 @@ QUEUE, SCHEDULE, LEASES = "queue", "schedule", "leases"
 FINISHED, RETRYABLE, IDS, COUNTS = "finished", "retryable", "ids", "counts"
 TASKS, HISTORY, SEQ, WAKE = "tasks", "history", "seq", "wake"
 KNOWN_TASKS = "known_tasks"  # a set: the tasks consumers serve, for latest_result
+CATALOG = "catalog"  # a string: what the latest consumer to start runs (catalog.py's JSON)
 RESULTS, HUEY_KV, HUEY_COUNTERS, CONSUMERS = "results", "huey:kv", "huey:counters", "consumers"
 WAKE_MARKERS = 100  # markers kept when the wake list is trimmed (past twice this many)
 
@@ -37,6 +38,11 @@ def job_key(queue: str, job_id: str) -> str:
 
 def attempts_key(queue: str, job_id: str) -> str:
     return f"{prefix(queue)}attempts:{job_id}"
+
+
+def slot(task: str, at: float) -> str:
+    "The key (under the prefix) that marks the periodic run of `task` for the minute `at` as queued."
+    return f"slot:{task}:{at!r}"
 
 
 def entry_id(entry: str) -> str:

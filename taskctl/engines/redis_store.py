@@ -35,6 +35,7 @@ Keys, all under `taskctl:{queue}:` (one hash tag, so one cluster slot):
     results         hash    task -> JSON of its latest success: job_id, value, computed_at, duration
     huey:kv         hash    Huey's result store (return values, revoke flags, locks)
     huey:counters   hash    Huey's counters (chords)
+    catalog         string  what the latest consumer to start runs: its tasks and their options (JSON)
 
 Record times are the caller's clock, as on SQLite; leases are Redis's. The
 read side is redis_record.py.
@@ -319,6 +320,10 @@ class RedisJobStorage(BaseStorage):
         if names:
             self.conn.sadd(self._key(lua.KNOWN_TASKS), *names)
 
+    def record_catalog(self, text: str, at: float) -> None:
+        "What this consumer runs (catalog.py's JSON), replacing what an earlier one recorded."
+        self.conn.set(self._key(lua.CATALOG), text)
+
     def leave(self) -> None:
         self.conn.hdel(self._key(lua.CONSUMERS), self.owner)
 
@@ -446,7 +451,7 @@ class RedisJobStorage(BaseStorage):
 
     def slot_taken(self, task: str, at: float) -> bool:
         "Has the periodic run of `task` for the minute `at` been queued?"
-        return bool(self.conn.exists(self._key(f"slot:{task}:{at!r}")))
+        return bool(self.conn.exists(self._key(lua.slot(task, at))))
 
     def forget_slots(self, before: float) -> int:
         "Slots expire by themselves (SLOT_MEMORY)."

@@ -38,6 +38,14 @@ class SqliteAdmin:
             known = sorted(set(json.loads(row[0]) if row else ()) | set(names))
             curs.execute("INSERT OR REPLACE INTO taskctl_meta (key, value) VALUES (?, ?)", (key, json.dumps(known)))
 
+    def record_catalog(self, text: str, at: float) -> None:
+        "What this consumer runs (catalog.py's JSON), replacing what an earlier one recorded."
+        self.sql(
+            "INSERT OR REPLACE INTO taskctl_catalog (queue, recorded_at, catalog) VALUES (?, ?, ?)",
+            (self.name, at, text),
+            commit=True,
+        )
+
     def leave(self) -> None:
         self.sql("DELETE FROM taskctl_consumers WHERE owner = ?", (self.owner,), commit=True)
 

@@ -172,6 +172,16 @@ class SqliteRecord:
             rows = []
         return sorted(names.union(*(json.loads(row["value"]) for row in rows)))
 
+    def catalog(self) -> str | None:
+        "What the latest consumer to start recorded it runs (catalog.py's JSON), if any did."
+        rows = self._rows("SELECT catalog FROM taskctl_catalog WHERE queue = ?", (self.queue,))
+        return rows[0]["catalog"] if rows else None
+
+    def slot_taken(self, task: str, at: float) -> bool:
+        "Has the periodic run of `task` for the minute `at` been queued?"
+        sql = "SELECT 1 FROM taskctl_slots WHERE queue = ? AND task = ? AND slot = ?"
+        return bool(self._rows(sql, (self.queue, task, at)))
+
     def close(self) -> None:
         self.conn.close()
 

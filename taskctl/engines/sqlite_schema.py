@@ -1,27 +1,21 @@
 """Append-only schema steps for taskctl's own tables.
 
 Huey's tables (task, schedule, kv, counter) are Huey's: taskctl's are prefixed
-`taskctl_`. Never edit a step that has shipped; add a new one below it.
+`taskctl_`. Never edit a step that has shipped; add a new one below it, and its
+name to STEPS in sqlite_file.py (which readers check without sqlite-utils).
 """
 
 from __future__ import annotations
 
-import os
 import sqlite3
-import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Literal
 
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
-migrations = Migrations("taskctl")
+from taskctl.engines.sqlite_file import APPLICATION_ID
 
-# PRAGMA application_id of a taskctl database ("tkct"): only taskctl writes it,
-# so another program's database is never mistaken for one by its table names.
-APPLICATION_ID = 0x746B6374
+migrations = Migrations("taskctl")
 
 
 @migrations()
@@ -214,71 +208,25 @@ def m008_consumer_details(db: Database) -> None:
 
 
 @migrations()
-def m009_no_jobs_by_enqueue_time(db: Database) -> None:
+def m009_catalog(db: Database) -> None:
+    # What a consumer runs (its tasks, schedules, options), written as it starts, so
+    # `status` and `tasks` show it without importing Huey or the task modules.
+    db.execute(
+        """
+        CREATE TABLE IF NOT EXISTS taskctl_catalog (
+            queue TEXT PRIMARY KEY,
+            recorded_at REAL NOT NULL,
+            catalog TEXT NOT NULL
+        )
+        """
+    )
+
+
+@migrations()
+def m010_no_jobs_by_enqueue_time(db: Database) -> None:
     # m002's index served periodic de-duplication, which taskctl_slots does now; it
     # only cost every enqueue a page. A task's history reads taskctl_jobs_task_finished.
     db.execute("DROP INDEX IF EXISTS taskctl_jobs_task")
-
-
-@dataclass(frozen=True)
-class DatabaseFile:
-    "What a SQLite file holds: nothing yet, a taskctl database (and its pending steps), or another program's."
-
-    kind: Literal["empty", "taskctl", "foreign"]
-    tables: tuple[str, ...] = ()
-    pending: tuple[str, ...] = ()
-
-
-def inspect_file(path: Path) -> DatabaseFile:
-    """Read what `path` holds without writing a byte to it, nor leaving -wal or -shm
-    files beside it. Raises sqlite3.DatabaseError for a file that is not SQLite."""
-    header = _header(path)
-    if not header:
-        return DatabaseFile("empty")
-    if not header.startswith(b"SQLite format 3\x00"):
-        raise sqlite3.DatabaseError("file is not a database")
-    # Even a read-only open of a WAL database leaves -wal and -shm files beside it.
-    # Without a -wal file it was closed cleanly, so the file is whole and can be read
-    # as immutable; but not when it is taskctl's: an immutable connection ignores
-    # the locks, and closing it would drop those of this process's other connections.
-    closed_wal = header[18] == 2 and not Path(f"{path}-wal").exists()
-    immutable = closed_wal and int.from_bytes(header[68:72], "big") != APPLICATION_ID
-    conn = sqlite3.connect(f"{path.resolve().as_uri()}?{'immutable=1' if immutable else 'mode=ro'}", uri=True)
-    try:
-        return _classify(conn)
-    finally:
-        conn.close()
-
-
-_descriptors: dict[tuple[int, int], int] = {}  # (device, inode) -> a descriptor kept open
-_descriptors_lock = threading.Lock()
-
-
-def _header(path: Path) -> bytes:
-    """The file's first 100 bytes. Closing any descriptor of a file drops every POSIX
-    lock this process holds on it, SQLite's too, so this one stays open for the life
-    of the process, as SQLite keeps its own."""
-    found = path.stat()
-    with _descriptors_lock:
-        fd = _descriptors.get((found.st_dev, found.st_ino))
-        if fd is None:
-            fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
-            opened = os.fstat(fd)  # the file may have been replaced since the stat
-            _descriptors[(opened.st_dev, opened.st_ino)] = fd
-    return os.pread(fd, 100, 0)
-
-
-def _classify(conn: sqlite3.Connection) -> DatabaseFile:
-    (app_id,) = conn.execute("PRAGMA application_id").fetchone()
-    tables = tuple(sorted(name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")))
-    if app_id == 0 and not tables:
-        return DatabaseFile("empty")
-    db = Database(conn, execute_plugins=False, recursive_triggers=False)
-    applied = {m.name for m in migrations.applied(db)}
-    # Releases before the application id are known by their first step, recorded since the first release.
-    if app_id == APPLICATION_ID or (app_id == 0 and "m001_jobs" in applied):
-        return DatabaseFile("taskctl", tables, tuple(m.name for m in migrations.pending(db)))
-    return DatabaseFile("foreign", tables)
 
 
 def migrate(conn: sqlite3.Connection, huey_ddl: Sequence[str] = ()) -> list[str]:
