@@ -47,6 +47,7 @@ class TaskctlHuey(Huey):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._executing = 0
+        self._started = 0  # jobs this process began to execute, ever: see activity()
         self._executing_lock = threading.Lock()
         self._slots: dict[str, float] = {}  # periodic runs read this minute -> their slot
         self.slotted: set[type] = set()  # the periodic tasks of taskctl's config and @periodic
@@ -74,9 +75,18 @@ class TaskctlHuey(Huey):
         with self._executing_lock:
             return self._executing > 0
 
+    def activity(self) -> tuple[int, int]:
+        """(jobs executing now, jobs begun so far) in this process. Two equal readings with
+        none executing mean no job began or ended between them: what --burst needs to
+        trust an idle store read in between (a job's outcome is written before the next
+        step of its pipeline is queued, and the store then looks idle for a moment)."""
+        with self._executing_lock:
+            return self._executing, self._started
+
     def execute(self, task: Any, timestamp: datetime | None = None) -> Any:
         with self._executing_lock:
             self._executing += 1
+            self._started += 1
         outer = getattr(_running, "huey", None), getattr(_running, "task", None), getattr(_running, "writes", None)
         _running.huey, _running.task = self, task
         # Immediate mode runs on Huey's MemoryStorage: Huey writes its keys itself.

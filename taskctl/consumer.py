@@ -65,7 +65,8 @@ def run_consumer(
         while True:
             # Before the loop's wait (0.1 s): a burst with nothing to do ends at once.
             if burst:
-                if app.huey.busy() or not app.store.is_idle():
+                before = app.huey.activity()
+                if before[0] or not app.store.is_idle() or app.huey.activity() != before:
                     idle_since = None
                 elif idle_since is None:
                     idle_since = time.monotonic()
