@@ -353,7 +353,7 @@ def to_json(value: Any) -> str:
     are their text, as JSON conventionally has them; anything else JSON cannot hold
     becomes its text marked NO_JSON_FORM, so no one takes the string for the value."""
     try:
-        return json.dumps(value, default=_json_default, ensure_ascii=False, separators=(", ", ": "))
+        return _ENCODER.encode(value)
     except (TypeError, ValueError, RecursionError):  # circular, or keys JSON cannot hold
         return json.dumps(f"{NO_JSON_FORM} {value!r}", ensure_ascii=False)
 
@@ -362,6 +362,11 @@ def _json_default(value: Any) -> str:
     if isinstance(value, datetime | date | time | Decimal | UUID):
         return str(value)
     return f"{NO_JSON_FORM} {type(value).__name__}: {value}"
+
+
+# Built once: json.dumps with options builds an encoder at every call, half of what
+# a job's args cost at enqueue. An encoder keeps no state between calls.
+_ENCODER = json.JSONEncoder(default=_json_default, ensure_ascii=False, separators=(", ", ": "))
 
 
 def call_json(args: list[Any], kwargs: dict[str, Any]) -> tuple[str, str]:
