@@ -126,6 +126,7 @@ class RedisJobStorage(BaseStorage):
         # time); this client's replies are bytes.
         self.conn: Any = Redis(connection_pool=self.pool)
         self._claimed = threading.local()  # per worker thread: the revoke keys its last claim found absent
+        self._own = threading.local()  # per thread: its own client for the scripts (_client)
         self._scripts = {name: self.conn.register_script(lua.LIB + body) for name, body in lua.SCRIPTS.items()}
         self._functions: bool | None = None  # Redis Functions (7.0+) or scripts: known at the first call
 
@@ -140,20 +141,20 @@ class RedisJobStorage(BaseStorage):
         message = self._message(data)
         minute = periodic_slot.minute_for(message.id) if message else None
         marks = (repr(minute), SLOT_MEMORY) if minute is not None else ()
-        self._run("enqueue", *self._job(data, message, State.QUEUED, priority), _claimer(), *marks)
+        self._run("enqueue", *self._job(data, message, State.QUEUED, priority), *marks)
 
     def add_to_schedule(self, data: bytes, ts: datetime) -> None:
         message = self._message(data)
         priority = message.priority if message else None
-        self._run("enqueue", *self._job(data, message, State.SCHEDULED, priority, to_epoch(ts)), _claimer())
+        self._run("enqueue", *self._job(data, message, State.SCHEDULED, priority, to_epoch(ts)))
 
     def enqueue_new(self, batch: list[tuple[bytes, Message]]) -> int:
         """Jobs not in the record yet, in one script: queued, or scheduled for their eta.
         A job whose id is here already is left as it is. Returns how many were new."""
-        args: list[Any] = [time.time()]
+        args: list[Any] = []
         for data, message in batch:
             state = State.SCHEDULED if message.eta else State.QUEUED
-            args += self._job(data, message, state, message.priority)[:9]
+            args += self._job(data, message, state, message.priority)
         return int(self._run("enqueue_new", *args))
 
     def dequeue(self) -> bytes | None:
@@ -455,15 +456,26 @@ class RedisJobStorage(BaseStorage):
     def _run(self, script: str, *args: Any) -> Any:
         if self._functions is None:
             self._functions = self._load_functions()
+        client = self._client()
         if not self._functions:  # Redis 6: the same code as scripts, with LIB run at every call
-            return self._scripts[script](keys=[self.prefix], args=args)
+            return self._scripts[script](keys=[self.prefix], args=args, client=client)
         try:
-            return self.conn.fcall(lua.FUNCTIONS[script], 1, self.prefix, *args)
+            return client.fcall(lua.FUNCTIONS[script], 1, self.prefix, *args)
         except ResponseError as exc:
             if "function not found" not in str(exc).lower():
                 raise
             self._load_functions()  # gone since: a restart without persistence, or FUNCTION FLUSH
-            return self.conn.fcall(lua.FUNCTIONS[script], 1, self.prefix, *args)
+            return client.fcall(lua.FUNCTIONS[script], 1, self.prefix, *args)
+
+    def _client(self) -> Any:
+        """This thread's own client, holding one connection of the pool: a pooled command
+        takes a connection from the pool and gives it back each time, a fifth of what a
+        script call costs this process. A thread runs one command at a time; when it
+        ends, its client gives the connection back to the pool."""
+        client = getattr(self._own, "client", None)
+        if client is None:
+            client = self._own.client = Redis(connection_pool=self.pool, single_connection_client=True)
+        return client
 
     def _load_functions(self) -> bool:
         "Loads taskctl's library, unless this version's is there already; False on Redis 6."
@@ -488,12 +500,15 @@ class RedisJobStorage(BaseStorage):
 
     def _job(
         self, data: bytes, message: Message | None, state: State, priority: float | None, eta: float | None = None
-    ) -> tuple[Any, ...]:
-        "A job as the enqueue scripts take it."
-        job = describe(message)  # '' for what is absent: a script's argument cannot be nil
+    ) -> tuple[str, bytes]:
+        "A job as the enqueue scripts take it (LIB's job_args): its meta as one JSON array, and its message."
+        job = describe(message)
         eta = job.eta if eta is None else eta
-        fields = (job.id, job.task or "", job.args or "", job.kwargs or "", state.value, priority or 0)
-        return (*fields, "" if eta is None else eta, data, job.retries, time.time())
+        # Numbers as redis-py would send them (repr), so the hash holds the same text;
+        # '' for what is absent. The worker: a running job is put back only by its holder.
+        meta = (job.id, job.task or "", job.args or "", job.kwargs or "", state.value, repr(priority or 0),
+                "" if eta is None else repr(eta), repr(job.retries), repr(time.time()), _claimer())  # fmt: skip
+        return _META.encode(meta), data
 
     def _data(self, index: str, limit: int | None) -> list[bytes]:
         if limit is not None and limit <= 0:
@@ -508,6 +523,10 @@ class RedisJobStorage(BaseStorage):
 def _result_head(job_id: str, value_json: str) -> str:
     "A cached result's JSON up to its value; the succeed script adds when and how long (JSON is never parsed there)."
     return '{"job_id": ' + json.dumps(job_id) + ', "value": ' + value_json
+
+
+# ensure_ascii=False: text goes as UTF-8, as redis-py sends a str, and cjson has no escapes to undo.
+_META = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
 def _claimer() -> str:
