@@ -530,6 +530,16 @@ def test_the_functions_come_back_after_a_function_flush(env: Env) -> None:
     assert env.recount() == Counter({"succeeded": 2})
 
 
+def test_a_connection_redis_closed_is_opened_again_by_the_next_call(env: Env) -> None:
+    "Each thread sends the scripts on a connection it holds: one Redis dropped (a restart, a timeout) reconnects."
+    first = env.add(1)
+    assert env.client.client_kill_filter(_type="normal", skipme=True) >= 1  # every connection but this one
+    second = env.add(2)
+    assert [env.run_next(), env.run_next()] == [1, 2]
+    assert [env.state(r.id) for r in (first, second)] == [State.SUCCEEDED, State.SUCCEEDED]
+    assert env.recount() == Counter({"succeeded": 2})
+
+
 def test_redis_6_runs_the_same_code_as_scripts(env: Env) -> None:
     "Where FUNCTION LOAD is an unknown command (Redis 6), the store calls the same code with EVALSHA."
     env.store._functions = False  # what _load_functions answers on Redis 6

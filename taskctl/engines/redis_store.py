@@ -59,6 +59,7 @@ from huey.serializer import Serializer
 from huey.storage import BaseStorage
 from redis import ConnectionError as RedisConnectionError
 from redis import ConnectionPool, Redis, RedisError, ResponseError
+from redis import TimeoutError as RedisTimeoutError
 
 from taskctl.engines import redis_prune
 from taskctl.engines import redis_scripts as lua
@@ -460,12 +461,12 @@ class RedisJobStorage(BaseStorage):
         if not self._functions:  # Redis 6: the same code as scripts, with LIB run at every call
             return self._scripts[script](keys=[self.prefix], args=args, client=client)
         try:
-            return client.fcall(lua.FUNCTIONS[script], 1, self.prefix, *args)
+            return _send(client, "FCALL", lua.FUNCTIONS[script], 1, self.prefix, *args)
         except ResponseError as exc:
             if "function not found" not in str(exc).lower():
                 raise
             self._load_functions()  # gone since: a restart without persistence, or FUNCTION FLUSH
-            return client.fcall(lua.FUNCTIONS[script], 1, self.prefix, *args)
+            return _send(client, "FCALL", lua.FUNCTIONS[script], 1, self.prefix, *args)
 
     def _client(self) -> Any:
         """This thread's own client, holding one connection of the pool: a pooled command
@@ -518,6 +519,20 @@ class RedisJobStorage(BaseStorage):
         for entry in entries:
             pipe.hget(self._job_key(lua.entry_id(entry.decode())), "data")
         return [data for data in pipe.execute() if data is not None]
+
+
+def _send(client: Any, *command: Any) -> Any:
+    """A command on a single-connection client, sent and read on its connection: redis-py's
+    per-command machinery (its retry wrapper, metrics, event hooks) costs this process as
+    much as the call itself. On a connection error, that machinery takes over: it
+    reconnects and retries as the client is configured to, as it would have anyway."""
+    conn = client.connection
+    try:
+        conn.send_command(*command)
+        return conn.read_response()
+    except (RedisConnectionError, RedisTimeoutError):
+        conn.disconnect()  # a reply may still come: no later command must read it as its own
+        return client.execute_command(*command)
 
 
 def _result_head(job_id: str, value_json: str) -> str:
