@@ -445,6 +445,28 @@ def test_an_idle_worker_wakes_on_the_enqueue_marker(env: Env) -> None:
     assert env.client.llen(wake) == 0  # the empty claim dropped the stale markers
 
 
+def test_a_claim_behind_the_wait_records_its_start_on_this_hosts_clock(env: Env) -> None:
+    """The claim goes out behind the BLPOP and runs in Redis as it returns: its start is
+    Redis's clock shifted onto this host's, never before the enqueue nor after the worker has the job."""
+    blocking = RedisJobStorage(env.huey.name, url=env.url, read_timeout=10, client_name="claim-behind")
+    got: list[tuple[bytes | None, float]] = []
+    worker = threading.Thread(target=lambda: got.append((blocking.dequeue(), time.time())))
+    worker.start()
+    until(lambda: any(c["name"] == "claim-behind" and c["cmd"] == "blpop" for c in env.client.client_list()))
+    result = env.add(1, 2)
+    worker.join(5)
+    (data, received), job = got[0], env.record.job(result.id)
+    assert data is not None and job is not None and job.state is State.RUNNING
+    assert job.enqueued_at is not None and job.started_at is not None
+    assert job.enqueued_at <= job.started_at <= received
+    assert [a.started_at for a in env.record.attempts(result.id)] == [job.started_at]
+    # A wait that times out claims nothing, and leaves no reply behind for the next call.
+    blocking.read_timeout = 0.1
+    assert blocking.dequeue() is None
+    env.add(3)
+    assert blocking.dequeue() is not None and env.recount() == Counter({"running": 2})
+
+
 def test_two_consumers_on_one_redis_never_claim_the_same_job(redis_url: str) -> None:
     name, done = fresh(), f"test:{uuid.uuid4().hex}:done"
     client = Redis.from_url(redis_url, decode_responses=True)
@@ -547,4 +569,9 @@ def test_redis_6_runs_the_same_code_as_scripts(env: Env) -> None:
     result = env.add(3, 4)
     assert env.run_next() == 7 and result.get() == 7
     assert env.recount() == Counter({"succeeded": 1})
+    waiting = RedisJobStorage(env.huey.name, url=env.url, read_timeout=0.1)
+    waiting._functions = False  # a worker waits, then claims with EVALSHA (no function to send behind the wait)
+    assert waiting.dequeue() is None
+    env.add(1)
+    assert waiting.dequeue() is not None and env.recount() == Counter({"succeeded": 1, "running": 1})
     assert env.client.function_list() == []  # nothing loaded: the scripts did it all

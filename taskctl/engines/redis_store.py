@@ -85,6 +85,7 @@ logger = logging.getLogger("taskctl.engines.redis")
 # An outcome reported after its job was recovered as lost: kept on the worker's attempt.
 LATE = ("LateOutcome", "the worker finished after its job was recovered as lost", "")
 SLOT_MEMORY = 2 * 86400  # seconds a periodic slot is remembered: it only guards its own minute
+CLOCK_CHECK = 60.0  # seconds between measures of this host's clock against Redis's (clock_offset)
 BATCH = 500  # jobs per script call of a read_schedule or a purge: no call blocks Redis for long
 
 
@@ -113,6 +114,7 @@ class RedisJobStorage(BaseStorage):
         # Marks the jobs this consumer claimed (its forked workers share it), so
         # its heartbeat renews only their leases.
         self.owner = uuid.uuid4().hex
+        self._offset, self._offset_at = 0.0, -CLOCK_CHECK  # clock_offset: not measured yet
         self.prefix = lua.prefix(name)
         self.url = url
         self._options = {**kwargs, **({"password": password} if password else {})}
@@ -163,13 +165,56 @@ class RedisJobStorage(BaseStorage):
         if data is None and self.blocking:
             # A script cannot block, and a pop outside the claim would lose the job on a
             # crash: wait for the marker an enqueue pushes, then claim again.
-            self.conn.blpop([self._key(lua.WAKE)], timeout=self.read_timeout)
-            data = self._claim()
+            data = self._wait_then_claim()
         return data
 
     def _claim(self) -> bytes | None:
         host, pid, thread = worker()
-        claimed = self._run("claim", host, pid, thread, self.owner, self.lease, time.time())
+        return self._claimed_job(self._run("claim", host, pid, thread, self.owner, self.lease, time.time()))
+
+    def _wait_then_claim(self) -> bytes | None:
+        """Waits for a wake-up marker and claims in the same round trip: the claim goes out
+        right behind the BLPOP, and Redis runs it the moment the BLPOP returns (a client's
+        commands run in order), instead of after a reply and a second request. The claim
+        cannot know when that is: it records its start by Redis's clock, shifted onto this
+        host's (clock_offset). After the BLPOP's timeout it runs too, and claims nothing."""
+        if self._functions is None:
+            self._functions = self._load_functions()
+        if not self._functions:  # Redis 6: the claim is a script sent whole, not a function to pipeline
+            self.conn.blpop([self._key(lua.WAKE)], timeout=self.read_timeout)
+            return self._claim()
+        host, pid, thread = worker()
+        claim = ("FCALL", lua.FUNCTIONS["claim"], 1, self.prefix, host, pid, thread, self.owner, self.lease, "",
+                 self.clock_offset())  # fmt: skip
+        conn = self._client().connection
+        try:
+            conn.send_packed_command(conn.pack_commands([("BLPOP", self._key(lua.WAKE), self.read_timeout), claim]))
+            conn.read_response()  # the marker, or nil after the timeout
+            claimed = conn.read_response()
+        except ResponseError as exc:
+            if "function not found" not in str(exc).lower():
+                raise
+            self._load_functions()  # gone since: a restart without persistence, or FUNCTION FLUSH
+            return self._claim()
+        except (RedisConnectionError, RedisTimeoutError):
+            conn.disconnect()  # a reply may still come: no later command must read it as its own
+            raise
+        return self._claimed_job(claimed)
+
+    def clock_offset(self) -> float:
+        """This host's clock minus Redis's, measured every CLOCK_CHECK seconds: at most what it
+        is, by the length of the TIME round trip (the shortest of three), so a start recorded
+        with it is never later than the true one and no duration comes out negative."""
+        if time.monotonic() - self._offset_at > CLOCK_CHECK:
+            samples = []
+            for _ in range(3):
+                before = time.time()
+                seconds, micros = self.conn.time()
+                samples.append((time.time() - before, before - (seconds + micros / 1e6)))
+            self._offset, self._offset_at = min(samples)[1], time.monotonic()
+        return self._offset
+
+    def _claimed_job(self, claimed: Any) -> bytes | None:
         if not claimed:
             self._claimed.absent = None
             return None
