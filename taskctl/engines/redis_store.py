@@ -30,8 +30,8 @@ Keys, all under `taskctl:{queue}:` (one hash tag, so one cluster slot):
     counts          hash    state -> jobs, kept by the scripts (`status` is O(1))
     tasks           hash    task -> jobs in the record;  history  set: tasks with finished jobs
     seq             string  enqueue order across hosts (INCR), not a host's clock
-    wake            list    markers: each job queued pushes one, an idle worker BLPOPs one, an
-                            empty claim drops them all (nothing is queued: they are stale)
+    wake            list    markers: each job queued pushes one, an idle worker BLPOPs one (its
+                            claim sent right behind), an empty claim drops them all (stale)
     results         hash    task -> JSON of its latest success: job_id, value, computed_at, duration
     huey:kv         hash    Huey's result store (return values, revoke flags, locks)
     huey:counters   hash    Huey's counters (chords)
