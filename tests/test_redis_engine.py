@@ -445,6 +445,28 @@ def test_an_idle_worker_wakes_on_the_enqueue_marker(env: Env) -> None:
     assert env.client.llen(wake) == 0  # the empty claim dropped the stale markers
 
 
+def test_a_claim_behind_the_wait_records_its_start_on_this_hosts_clock(env: Env) -> None:
+    """The claim goes out behind the BLPOP and runs in Redis as it returns: its start is
+    Redis's clock shifted onto this host's, never before the enqueue nor after the worker has the job."""
+    blocking = RedisJobStorage(env.huey.name, url=env.url, read_timeout=10, client_name="claim-behind")
+    got: list[tuple[bytes | None, float]] = []
+    worker = threading.Thread(target=lambda: got.append((blocking.dequeue(), time.time())))
+    worker.start()
+    until(lambda: any(c["name"] == "claim-behind" and c["cmd"] == "blpop" for c in env.client.client_list()))
+    result = env.add(1, 2)
+    worker.join(5)
+    (data, received), job = got[0], env.record.job(result.id)
+    assert data is not None and job is not None and job.state is State.RUNNING
+    assert job.enqueued_at is not None and job.started_at is not None
+    assert job.enqueued_at <= job.started_at <= received
+    assert [a.started_at for a in env.record.attempts(result.id)] == [job.started_at]
+    # A wait that times out claims nothing, and leaves no reply behind for the next call.
+    blocking.read_timeout = 0.1
+    assert blocking.dequeue() is None
+    env.add(3)
+    assert blocking.dequeue() is not None and env.recount() == Counter({"running": 2})
+
+
 def test_two_consumers_on_one_redis_never_claim_the_same_job(redis_url: str) -> None:
     name, done = fresh(), f"test:{uuid.uuid4().hex}:done"
     client = Redis.from_url(redis_url, decode_responses=True)
@@ -530,6 +552,16 @@ def test_the_functions_come_back_after_a_function_flush(env: Env) -> None:
     assert env.recount() == Counter({"succeeded": 2})
 
 
+def test_a_connection_redis_closed_is_opened_again_by_the_next_call(env: Env) -> None:
+    "Each thread sends the scripts on a connection it holds: one Redis dropped (a restart, a timeout) reconnects."
+    first = env.add(1)
+    assert env.client.client_kill_filter(_type="normal", skipme=True) >= 1  # every connection but this one
+    second = env.add(2)
+    assert [env.run_next(), env.run_next()] == [1, 2]
+    assert [env.state(r.id) for r in (first, second)] == [State.SUCCEEDED, State.SUCCEEDED]
+    assert env.recount() == Counter({"succeeded": 2})
+
+
 def test_redis_6_runs_the_same_code_as_scripts(env: Env) -> None:
     "Where FUNCTION LOAD is an unknown command (Redis 6), the store calls the same code with EVALSHA."
     env.store._functions = False  # what _load_functions answers on Redis 6
@@ -537,4 +569,9 @@ def test_redis_6_runs_the_same_code_as_scripts(env: Env) -> None:
     result = env.add(3, 4)
     assert env.run_next() == 7 and result.get() == 7
     assert env.recount() == Counter({"succeeded": 1})
+    waiting = RedisJobStorage(env.huey.name, url=env.url, read_timeout=0.1)
+    waiting._functions = False  # a worker waits, then claims with EVALSHA (no function to send behind the wait)
+    assert waiting.dequeue() is None
+    env.add(1)
+    assert waiting.dequeue() is not None and env.recount() == Counter({"succeeded": 1, "running": 1})
     assert env.client.function_list() == []  # nothing loaded: the scripts did it all

@@ -190,25 +190,45 @@ local function end_attempt(id, j, outcome, now, etype, emsg, tb)
     [n .. ':traceback'] = opt(tb or '')}, true)
 end
 
--- a: id, task, args, kwargs, state, priority, eta, data, retries, now; j: the job as read
--- (fields). Huey enqueues a job again to retry it (same id): the record is kept and its
--- queue entry moves.
+-- A job as the enqueue scripts take it: `meta`, one JSON array of id, task, args, kwargs,
+-- state, priority, eta, retries, now and the calling worker ('' for what is absent), then
+-- its message. One argument, not ten: each argument costs the client and Redis a share of
+-- an enqueue's time, and cjson parses the ten in C.
+local function job_args(meta, data)
+  local m = cjson.decode(meta)
+  return {id = m[1], task = m[2], args = m[3], kwargs = m[4], state = m[5], priority = m[6], eta = m[7],
+          retries = m[8], now = m[9], claimer = m[10], data = data}
+end
+
+-- The ids index holds every job in the record: adding an id there tells a new job from one
+-- here already (a retry, a job from the schedule) in the same command (1: new).
+local function add_id(id) return redis.call('ZADD', P .. 'ids', 'NX', 0, id) end
+
+-- a: the job (job_args); j: the job as read (fields), false for a new one (its id added
+-- already: add_id). Huey enqueues a job again to retry it (same id): the record is kept
+-- and its queue entry moves.
 local function upsert(a, j)
-  local id, state = a[1], a[5]
+  local id, state = a.id, a.state
   local seq = redis.call('INCR', P .. 'seq')
-  if j.state then
+  if j and j.state then
     -- A running job sent back to the schedule is a retry waiting for its delay.
     if state == 'scheduled' and j.state == 'running' then state = 'retrying' end
-    update(id, {state = state, priority = a[6], eta = opt(a[7]), seq = seq, data = a[8], retries = a[9],
-                lease_until = false, finished_at = false}, false, j)
+    update(id, {state = state, priority = a.priority, eta = opt(a.eta), seq = seq, data = a.data,
+                retries = a.retries, lease_until = false, finished_at = false}, false, j)
     return
   end
-  local job = {id = id, task = opt(a[2]), args = opt(a[3]), kwargs = opt(a[4]), state = state, priority = a[6],
-               eta = opt(a[7]), seq = seq, data = a[8], retries = a[9], enqueued_at = a[10], attempts = 0}
-  write(job_key(id), job, true)
-  redis.call('ZADD', P .. 'ids', 0, id)
-  if job.task then redis.call('HINCRBY', P .. 'tasks', job.task, 1) end
-  index(id, job)
+  -- A new job, written in one HSET of what it has (the common case: no table walk).
+  local set = {'id', id, 'state', state, 'priority', a.priority, 'seq', seq, 'data', a.data, 'retries', a.retries,
+               'enqueued_at', a.now, 'attempts', 0}
+  local task = opt(a.task)
+  if task then set[#set + 1] = 'task'; set[#set + 1] = task end
+  if a.args ~= '' then set[#set + 1] = 'args'; set[#set + 1] = a.args end
+  if a.kwargs ~= '' then set[#set + 1] = 'kwargs'; set[#set + 1] = a.kwargs end
+  local eta = opt(a.eta)
+  if eta then set[#set + 1] = 'eta'; set[#set + 1] = eta end
+  redis.call('HSET', job_key(id), unpack(set))
+  if task then redis.call('HINCRBY', P .. 'tasks', task, 1) end
+  index(id, {state = state, priority = a.priority, eta = eta, seq = seq, task = task})
 end
 
 -- The job succeeded at `now`: its record, and its task's cached result (`head`: the
@@ -241,56 +261,57 @@ local function delete_job(id, j)
 end
 """.replace("ARGV_WAKE_MARKERS", str(WAKE_MARKERS))
 
-# ARGV: id, task, args, kwargs, state, priority, eta, data, retries, now, the calling
-# worker ("host\npid\nthread"), then for a periodic run only its slot (minute) and how long
-# to remember it. A slot taken already means another consumer queued this run: nothing
-# is queued (0).
+# ARGV: the job's meta and message (LIB's job_args; the calling worker is "host\npid\nthread"),
+# then for a periodic run only its slot (minute) and how long to remember it. A slot taken
+# already means another consumer queued this run: nothing is queued (0).
 ENQUEUE = """
-local j = {}
-if redis.call('EXISTS', job_key(ARGV[1])) == 1 then  -- a retry, or a job from the schedule: read it whole
-  j = fields(ARGV[1])
+local a = job_args(ARGV[1], ARGV[2])
+if ARGV[3] then  -- a periodic run, new unless another consumer queued this slot already
+  local key = P .. 'slot:' .. a.task .. ':' .. ARGV[3]
+  if not redis.call('SET', key, a.id, 'NX', 'EX', tonumber(ARGV[4])) then return 0 end
+end
+local j = false
+if add_id(a.id) == 0 then  -- a retry, or a job from the schedule: read it whole
+  j = fields(a.id)
   -- Huey puts a running job back (a retry) only from the worker running it: a worker
   -- whose claim was recovered meanwhile must not pull it from the worker that has it now.
   local holder = (j.worker_host or '') .. '\\n' .. (j.worker_pid or '') .. '\\n' .. (j.worker_thread or '')
-  if j.state == 'running' and holder ~= ARGV[11] then return 0 end
+  if j.state == 'running' and holder ~= a.claimer then return 0 end
 end
-if ARGV[12] then
-  local key = P .. 'slot:' .. ARGV[2] .. ':' .. ARGV[12]
-  if not redis.call('SET', key, ARGV[1], 'NX', 'EX', tonumber(ARGV[13])) then return 0 end
-end
-upsert(ARGV, j)
+upsert(a, j)
 return 1
 """
 
-# ARGV: now, then each job's id, task, args, kwargs, state, priority, eta, data, retries.
-# Jobs whose id is here already are left as they are. Returns how many were new.
+# ARGV: each job's meta and message (LIB's job_args). Jobs whose id is here already are
+# left as they are. Returns how many were new.
 ENQUEUE_NEW = """
 local added = 0
-for i = 2, #ARGV, 9 do
-  if redis.call('EXISTS', job_key(ARGV[i])) == 0 then
-    upsert({ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5], ARGV[i + 6], ARGV[i + 7],
-            ARGV[i + 8], ARGV[1]}, {})
+for i = 1, #ARGV, 2 do
+  local a = job_args(ARGV[i], ARGV[i + 1])
+  if add_id(a.id) == 1 then
+    upsert(a, false)
     added = added + 1
   end
 end
 return added
 """
 
-# ARGV: old id, then the new job as ENQUEUE takes it. Refused (0) unless the old job
+# ARGV: old id, then the new job's meta and message. Refused (0) unless the old job
 # failed and was not retried already by a job that still exists (a concurrent retry).
 ENQUEUE_RETRY = """
 local old = ARGV[1]
 local v = redis.call('HMGET', job_key(old), 'state', 'retried_as')
 if v[1] ~= 'failed' or (v[2] and redis.call('EXISTS', job_key(v[2])) == 1) then return 0 end
-local a = {}
-for i = 2, #ARGV do a[i - 1] = ARGV[i] end
-upsert(a, fields(a[1]))
-redis.call('HSET', job_key(a[1]), 'retry_of', old)
-update(old, {retried_as = a[1]})
+local a = job_args(ARGV[2], ARGV[3])
+upsert(a, add_id(a.id) == 0 and fields(a.id))
+redis.call('HSET', job_key(a.id), 'retry_of', old)
+update(old, {retried_as = a.id})
 return 1
 """
 
-# ARGV: host, pid, thread, owner, lease seconds, now. Claims the first queued job in
+# ARGV: host, pid, thread, owner, lease seconds, now ('' for Redis's clock plus the next
+# argument: the caller's clock minus Redis's, for a claim that waited in Redis behind a
+# BLPOP and cannot know when it runs). Claims the first queued job in
 # the same script that takes it off the queue: a crash leaves it queued or running,
 # never gone (a plain pop would lose it). Returns its message, id and task, and Huey's
 # revoke flags of it (`r:<id>`, `rt:<task>`), which Huey reads next: nil if none is queued.
@@ -302,17 +323,21 @@ if not e then
   return false
 end
 local id = entry_id(e)
-local j = fields(id, {'data'})
+local j = fields(id, {'data', 'enqueued_at'})
 if not j.attempts then  -- its hash is gone (evicted, or deleted by hand): drop the entry, not claim it
   redis.call('ZREM', P .. 'queue', e)
   return false
 end
 local n = tonumber(j.attempts) + 1
-update(id, {state = 'running', started_at = ARGV[6], finished_at = false, attempts = n, worker_host = ARGV[1],
+local now = ARGV[6]
+if now == '' then  -- never before its enqueue: the offset may put it a round trip early
+  now = fmt(math.max(clock() + tonumber(ARGV[7]), tonumber(j.enqueued_at or '0')))
+end
+update(id, {state = 'running', started_at = now, finished_at = false, attempts = n, worker_host = ARGV[1],
             worker_pid = ARGV[2], worker_thread = ARGV[3], owner = ARGV[4],
             lease_until = fmt(clock() + tonumber(ARGV[5]))}, false, j)
 -- Attempt n is new: a claim given back unrun (unclaim, skip) drops its attempt.
-write(attempts_key(id), {[n .. ':started_at'] = ARGV[6], [n .. ':outcome'] = 'running',
+write(attempts_key(id), {[n .. ':started_at'] = now, [n .. ':outcome'] = 'running',
                          [n .. ':worker'] = ARGV[1] .. ':' .. ARGV[2] .. '/' .. ARGV[3]}, true)
 local task = j.task or ''
 local flags = redis.call('HMGET', P .. 'huey:kv', 'r:' .. id, 'rt:' .. task)

@@ -30,8 +30,8 @@ Keys, all under `taskctl:{queue}:` (one hash tag, so one cluster slot):
     counts          hash    state -> jobs, kept by the scripts (`status` is O(1))
     tasks           hash    task -> jobs in the record;  history  set: tasks with finished jobs
     seq             string  enqueue order across hosts (INCR), not a host's clock
-    wake            list    markers: each job queued pushes one, an idle worker BLPOPs one, an
-                            empty claim drops them all (nothing is queued: they are stale)
+    wake            list    markers: each job queued pushes one, an idle worker BLPOPs one (its
+                            claim sent right behind), an empty claim drops them all (stale)
     results         hash    task -> JSON of its latest success: job_id, value, computed_at, duration
     huey:kv         hash    Huey's result store (return values, revoke flags, locks)
     huey:counters   hash    Huey's counters (chords)
@@ -60,6 +60,7 @@ from huey.serializer import Serializer
 from huey.storage import BaseStorage
 from redis import ConnectionError as RedisConnectionError
 from redis import ConnectionPool, Redis, RedisError, ResponseError
+from redis import TimeoutError as RedisTimeoutError
 
 from taskctl.engines import redis_prune
 from taskctl.engines import redis_scripts as lua
@@ -85,6 +86,7 @@ logger = logging.getLogger("taskctl.engines.redis")
 # An outcome reported after its job was recovered as lost: kept on the worker's attempt.
 LATE = ("LateOutcome", "the worker finished after its job was recovered as lost", "")
 SLOT_MEMORY = 2 * 86400  # seconds a periodic slot is remembered: it only guards its own minute
+CLOCK_CHECK = 60.0  # seconds between measures of this host's clock against Redis's (clock_offset)
 BATCH = 500  # jobs per script call of a read_schedule or a purge: no call blocks Redis for long
 
 
@@ -113,6 +115,7 @@ class RedisJobStorage(BaseStorage):
         # Marks the jobs this consumer claimed (its forked workers share it), so
         # its heartbeat renews only their leases.
         self.owner = uuid.uuid4().hex
+        self._offset, self._offset_at = 0.0, -CLOCK_CHECK  # clock_offset: not measured yet
         self.prefix = lua.prefix(name)
         self.url = url
         self._options = {**kwargs, **({"password": password} if password else {})}
@@ -127,6 +130,7 @@ class RedisJobStorage(BaseStorage):
         # time); this client's replies are bytes.
         self.conn: Any = Redis(connection_pool=self.pool)
         self._claimed = threading.local()  # per worker thread: the revoke keys its last claim found absent
+        self._own = threading.local()  # per thread: its own client for the scripts (_client)
         self._scripts = {name: self.conn.register_script(lua.LIB + body) for name, body in lua.SCRIPTS.items()}
         self._functions: bool | None = None  # Redis Functions (7.0+) or scripts: known at the first call
 
@@ -141,20 +145,20 @@ class RedisJobStorage(BaseStorage):
         message = self._message(data)
         minute = periodic_slot.minute_for(message.id) if message else None
         marks = (repr(minute), SLOT_MEMORY) if minute is not None else ()
-        self._run("enqueue", *self._job(data, message, State.QUEUED, priority), _claimer(), *marks)
+        self._run("enqueue", *self._job(data, message, State.QUEUED, priority), *marks)
 
     def add_to_schedule(self, data: bytes, ts: datetime) -> None:
         message = self._message(data)
         priority = message.priority if message else None
-        self._run("enqueue", *self._job(data, message, State.SCHEDULED, priority, to_epoch(ts)), _claimer())
+        self._run("enqueue", *self._job(data, message, State.SCHEDULED, priority, to_epoch(ts)))
 
     def enqueue_new(self, batch: list[tuple[bytes, Message]]) -> int:
         """Jobs not in the record yet, in one script: queued, or scheduled for their eta.
         A job whose id is here already is left as it is. Returns how many were new."""
-        args: list[Any] = [time.time()]
+        args: list[Any] = []
         for data, message in batch:
             state = State.SCHEDULED if message.eta else State.QUEUED
-            args += self._job(data, message, state, message.priority)[:9]
+            args += self._job(data, message, state, message.priority)
         return int(self._run("enqueue_new", *args))
 
     def dequeue(self) -> bytes | None:
@@ -162,13 +166,56 @@ class RedisJobStorage(BaseStorage):
         if data is None and self.blocking:
             # A script cannot block, and a pop outside the claim would lose the job on a
             # crash: wait for the marker an enqueue pushes, then claim again.
-            self.conn.blpop([self._key(lua.WAKE)], timeout=self.read_timeout)
-            data = self._claim()
+            data = self._wait_then_claim()
         return data
 
     def _claim(self) -> bytes | None:
         host, pid, thread = worker()
-        claimed = self._run("claim", host, pid, thread, self.owner, self.lease, time.time())
+        return self._claimed_job(self._run("claim", host, pid, thread, self.owner, self.lease, time.time()))
+
+    def _wait_then_claim(self) -> bytes | None:
+        """Waits for a wake-up marker and claims in the same round trip: the claim goes out
+        right behind the BLPOP, and Redis runs it the moment the BLPOP returns (a client's
+        commands run in order), instead of after a reply and a second request. The claim
+        cannot know when that is: it records its start by Redis's clock, shifted onto this
+        host's (clock_offset). After the BLPOP's timeout it runs too, and claims nothing."""
+        if self._functions is None:
+            self._functions = self._load_functions()
+        if not self._functions:  # Redis 6: the claim is a script sent whole, not a function to pipeline
+            self.conn.blpop([self._key(lua.WAKE)], timeout=self.read_timeout)
+            return self._claim()
+        host, pid, thread = worker()
+        claim = ("FCALL", lua.FUNCTIONS["claim"], 1, self.prefix, host, pid, thread, self.owner, self.lease, "",
+                 self.clock_offset())  # fmt: skip
+        conn = self._client().connection
+        try:
+            conn.send_packed_command(conn.pack_commands([("BLPOP", self._key(lua.WAKE), self.read_timeout), claim]))
+            conn.read_response()  # the marker, or nil after the timeout
+            claimed = conn.read_response()
+        except ResponseError as exc:
+            if "function not found" not in str(exc).lower():
+                raise
+            self._load_functions()  # gone since: a restart without persistence, or FUNCTION FLUSH
+            return self._claim()
+        except (RedisConnectionError, RedisTimeoutError):
+            conn.disconnect()  # a reply may still come: no later command must read it as its own
+            raise
+        return self._claimed_job(claimed)
+
+    def clock_offset(self) -> float:
+        """This host's clock minus Redis's, measured every CLOCK_CHECK seconds: at most what it
+        is, by the length of the TIME round trip (the shortest of three), so a start recorded
+        with it is never later than the true one and no duration comes out negative."""
+        if time.monotonic() - self._offset_at > CLOCK_CHECK:
+            samples = []
+            for _ in range(3):
+                before = time.time()
+                seconds, micros = self.conn.time()
+                samples.append((time.time() - before, before - (seconds + micros / 1e6)))
+            self._offset, self._offset_at = min(samples)[1], time.monotonic()
+        return self._offset
+
+    def _claimed_job(self, claimed: Any) -> bytes | None:
         if not claimed:
             self._claimed.absent = None
             return None
@@ -460,15 +507,26 @@ class RedisJobStorage(BaseStorage):
     def _run(self, script: str, *args: Any) -> Any:
         if self._functions is None:
             self._functions = self._load_functions()
+        client = self._client()
         if not self._functions:  # Redis 6: the same code as scripts, with LIB run at every call
-            return self._scripts[script](keys=[self.prefix], args=args)
+            return self._scripts[script](keys=[self.prefix], args=args, client=client)
         try:
-            return self.conn.fcall(lua.FUNCTIONS[script], 1, self.prefix, *args)
+            return _send(client, "FCALL", lua.FUNCTIONS[script], 1, self.prefix, *args)
         except ResponseError as exc:
             if "function not found" not in str(exc).lower():
                 raise
             self._load_functions()  # gone since: a restart without persistence, or FUNCTION FLUSH
-            return self.conn.fcall(lua.FUNCTIONS[script], 1, self.prefix, *args)
+            return _send(client, "FCALL", lua.FUNCTIONS[script], 1, self.prefix, *args)
+
+    def _client(self) -> Any:
+        """This thread's own client, holding one connection of the pool: a pooled command
+        takes a connection from the pool and gives it back each time, a fifth of what a
+        script call costs this process. A thread runs one command at a time; when it
+        ends, its client gives the connection back to the pool."""
+        client = getattr(self._own, "client", None)
+        if client is None:
+            client = self._own.client = Redis(connection_pool=self.pool, single_connection_client=True)
+        return client
 
     def _load_functions(self) -> bool:
         "Loads taskctl's library, unless this version's is there already; False on Redis 6."
@@ -493,12 +551,15 @@ class RedisJobStorage(BaseStorage):
 
     def _job(
         self, data: bytes, message: Message | None, state: State, priority: float | None, eta: float | None = None
-    ) -> tuple[Any, ...]:
-        "A job as the enqueue scripts take it."
-        job = describe(message)  # '' for what is absent: a script's argument cannot be nil
+    ) -> tuple[str, bytes]:
+        "A job as the enqueue scripts take it (LIB's job_args): its meta as one JSON array, and its message."
+        job = describe(message)
         eta = job.eta if eta is None else eta
-        fields = (job.id, job.task or "", job.args or "", job.kwargs or "", state.value, priority or 0)
-        return (*fields, "" if eta is None else eta, data, job.retries, time.time())
+        # Numbers as redis-py would send them (repr), so the hash holds the same text;
+        # '' for what is absent. The worker: a running job is put back only by its holder.
+        meta = (job.id, job.task or "", job.args or "", job.kwargs or "", state.value, repr(priority or 0),
+                "" if eta is None else repr(eta), repr(job.retries), repr(time.time()), _claimer())  # fmt: skip
+        return _META.encode(meta), data
 
     def _data(self, index: str, limit: int | None) -> list[bytes]:
         if limit is not None and limit <= 0:
@@ -510,9 +571,27 @@ class RedisJobStorage(BaseStorage):
         return [data for data in pipe.execute() if data is not None]
 
 
+def _send(client: Any, *command: Any) -> Any:
+    """A command on a single-connection client, sent and read on its connection: redis-py's
+    per-command machinery (its retry wrapper, metrics, event hooks) costs this process as
+    much as the call itself. On a connection error, that machinery takes over: it
+    reconnects and retries as the client is configured to, as it would have anyway."""
+    conn = client.connection
+    try:
+        conn.send_command(*command)
+        return conn.read_response()
+    except (RedisConnectionError, RedisTimeoutError):
+        conn.disconnect()  # a reply may still come: no later command must read it as its own
+        return client.execute_command(*command)
+
+
 def _result_head(job_id: str, value_json: str) -> str:
     "A cached result's JSON up to its value; the succeed script adds when and how long (JSON is never parsed there)."
     return '{"job_id": ' + json.dumps(job_id) + ', "value": ' + value_json
+
+
+# ensure_ascii=False: text goes as UTF-8, as redis-py sends a str, and cjson has no escapes to undo.
+_META = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
 def _claimer() -> str:
