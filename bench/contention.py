@@ -179,7 +179,6 @@ def bare_enqueue(module: Any, args: range) -> None:
 def drain_batches(kind: str, folder: Path, jobs: int, batches: int) -> dict[str, Any]:
     (consumer,), db, where = consumers_for(kind, folder, 1)
     rss, seconds = [proc_status(consumer.pid, "VmRSS")], []
-    size = jobs // batches
     try:
         if kind == "taskctl":
             app = build_app(load_settings(where))
@@ -188,11 +187,11 @@ def drain_batches(kind: str, folder: Path, jobs: int, batches: int) -> dict[str,
         else:
             done = "SELECT count(*) FROM kv"
         for b in range(batches):
-            args = range(b * size, (b + 1) * size)
+            args = range(b * jobs // batches, (b + 1) * jobs // batches)
             start = time.perf_counter()
             if kind == "taskctl":
                 rows = [bulk.Row(n, [i], {}) for n, i in enumerate(args, 1)]
-                bulk.enqueue_rows(info, rows, bulk.Batch(f"memory-{b}"), [None] * size)
+                bulk.enqueue_rows(info, rows, bulk.Batch(f"memory-{b}"), [None] * len(args))
             else:
                 bare_enqueue(where, args)
             wait_for(f"{kind} to drain batch {b + 1}", lambda end=args.stop: count(db, done) >= end, 600, 0.1)
@@ -205,30 +204,29 @@ def drain_batches(kind: str, folder: Path, jobs: int, batches: int) -> dict[str,
     if code:
         raise Incomplete(f"the {kind} consumer exited {code}")
     if kind == "taskctl":
-        check_record(db, set(range(size * batches)))
+        check_record(db, set(range(jobs)))
     else:
         conn = connect(db)
         values = sorted(pickle.loads(value) for (value,) in conn.execute("SELECT value FROM kv"))
         conn.close()
-        if values != list(range(size * batches)):
-            raise Incomplete(f"bare Huey: {len(values)} results for {size * batches} jobs")
-    return {"rss MiB": [r / MIB for r in rss], "peak MiB": peak / MIB, "batch seconds": seconds, "size": size}
+        if values != list(range(jobs)):
+            raise Incomplete(f"bare Huey: {len(values)} results for {jobs} jobs")
+    return {"rss MiB": [r / MIB for r in rss], "peak MiB": peak / MIB, "batch seconds": seconds}
 
 
 def memory(folder: Path, jobs: int, batches: int = 3) -> tuple[list[Figure], dict[str, Any]]:
     ours = drain_batches("taskctl", folder / "memory", jobs, batches)
     theirs = drain_batches("bare", folder / "memory-bare", jobs, batches)
-    size = ours["size"]
     growth = {name: d["rss MiB"][-1] - d["rss MiB"][1] for name, d in (("taskctl", ours), ("bare", theirs))}
-    rate = {name: size * batches / sum(d["batch seconds"]) for name, d in (("taskctl", ours), ("bare", theirs))}
+    rate = {name: jobs / sum(d["batch seconds"]) for name, d in (("taskctl", ours), ("bare", theirs))}
     after = " / ".join(f"{r:.1f}" for r in ours["rss MiB"])
     bare_name = "bare huey_consumer, 2 threads"
     figures = [
-        Figure(f"consumer peak RSS (VmHWM) after draining {size * batches:,} jobs", ours["peak MiB"], "MiB",
+        Figure(f"consumer peak RSS (VmHWM) after draining {jobs:,} jobs", ours["peak MiB"], "MiB",
                theirs["peak MiB"], bare_name, note=f"taskctl VmRSS at start / after each batch: {after}"),
-        Figure(f"consumer RSS growth, batch 1 to batch {batches} ({size:,} jobs each)", growth["taskctl"], "MiB",
-               growth["bare"], bare_name, "< 2 MiB (noise)", growth["taskctl"] < 2),
-        Figure(f"queue + drain {size * batches:,} jobs in {batches} batches, 1 consumer (2 threads)", rate["taskctl"],
+        Figure(f"consumer RSS growth, batch 1 to batch {batches} ({jobs // batches:,} jobs each)", growth["taskctl"],
+               "MiB", growth["bare"], bare_name, "< 2 MiB (noise)", growth["taskctl"] < 2),
+        Figure(f"queue + drain {jobs:,} jobs in {batches} batches, 1 consumer (2 threads)", rate["taskctl"],
                "jobs/s", rate["bare"], bare_name),
     ]  # fmt: skip
     return figures, {"taskctl": ours, "bare": theirs}

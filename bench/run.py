@@ -64,17 +64,17 @@ def options() -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="smaller everything: about a minute")
     parser.add_argument("--only", default=",".join(SECTIONS), help="sections to run, comma-separated")
     parser.add_argument("--json", metavar="FILE", help="write the figures as JSON to FILE (- for stdout)")
-    parser.add_argument("--jobs", type=int, default=5000, help="perjob: no-op jobs per round")
+    parser.add_argument("--jobs", type=int, default=2000, help="perjob: no-op jobs per round")
     parser.add_argument("--rounds", type=int, default=3, help="perjob and status: rounds")
     parser.add_argument("--queued", type=int, default=100_000, help="status: jobs queued")
-    parser.add_argument("--history", type=int, default=1_000_000, help="status: finished jobs in the record")
-    parser.add_argument("--prune", type=int, default=300_000, help="prune: old jobs to delete")
-    parser.add_argument("--cli-runs", type=int, default=9, help="cli: runs of each command")
+    parser.add_argument("--history", type=int, default=500_000, help="status: finished jobs in the record")
+    parser.add_argument("--prune", type=int, default=150_000, help="prune: old jobs to delete")
+    parser.add_argument("--cli-runs", type=int, default=5, help="cli: runs of each command")
     parser.add_argument("--lines", type=int, default=20_000, help="bulk: JSON lines in the file")
-    parser.add_argument("--per-producer", type=int, default=5000, help="contention: jobs each producer queues")
+    parser.add_argument("--per-producer", type=int, default=3000, help="contention: jobs each producer queues")
     parser.add_argument("--drained", type=int, default=100_000, help="memory: jobs drained, in three batches")
     args = parser.parse_args()
-    args.gaps = [(0.3, 20), (5.0, 8)]  # (idle seconds, samples)
+    args.gaps = [(0.3, 16), (5.0, 5)]  # (idle seconds, samples)
     if args.quick:
         args.jobs, args.queued, args.history, args.prune, args.cli_runs = 1000, 10_000, 100_000, 50_000, 3
         args.lines, args.per_producer, args.drained = 20_000, 1000, 15_000
