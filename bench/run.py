@@ -73,17 +73,30 @@ def options() -> argparse.Namespace:
     parser.add_argument("--lines", type=int, default=20_000, help="bulk: JSON lines in the file")
     parser.add_argument("--per-producer", type=int, default=3000, help="contention: jobs each producer queues")
     parser.add_argument("--drained", type=int, default=100_000, help="memory: jobs drained, in three batches")
+    parser.add_argument(
+        "--gaps",
+        type=gaps,
+        help="pickup: idle seconds:samples, comma-separated (default 0.3:16,5:5; 30:3,90:2 for long idles)",
+    )
     args = parser.parse_args()
-    args.gaps = [(0.3, 16), (5.0, 5)]  # (idle seconds, samples)
+    quick_gaps = [(0.3, 10), (2.0, 3)]
+    args.gaps = args.gaps or (quick_gaps if args.quick else [(0.3, 16), (5.0, 5)])
     if args.quick:
         args.jobs, args.queued, args.history, args.prune, args.cli_runs = 1000, 10_000, 100_000, 50_000, 3
         args.lines, args.per_producer, args.drained = 20_000, 1000, 15_000
-        args.gaps = [(0.3, 10), (2.0, 3)]
     args.only = [name.strip() for name in args.only.split(",") if name.strip()]
     unknown = set(args.only) - set(SECTIONS)
     if unknown:
         parser.error(f"no section {', '.join(sorted(unknown))}; sections: {', '.join(SECTIONS)}")
     return args
+
+
+def gaps(text: str) -> list[tuple[float, int]]:
+    "'0.3:16,5:5' -> [(0.3, 16), (5.0, 5)]: idle seconds before a job, and how many such jobs."
+    try:
+        return [(float(gap), int(samples)) for gap, samples in (part.split(":") for part in text.split(","))]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: want SECONDS:SAMPLES,... such as 5:10,30:3") from None
 
 
 def shown(value: float | None, unit: str) -> str:
@@ -118,6 +131,9 @@ def main() -> None:
         "load before": os.getloadavg(), "sections": {}, "failures": {},
     }  # fmt: skip
     figures: list[Figure] = []
+    load, cpus = os.getloadavg()[0], os.cpu_count() or 1
+    if load > cpus:  # others' work slows both sides alike, but the run takes longer
+        print(f"note: load {load:.1f} on {cpus} cores: the run will be slow, compare ratios only", file=sys.stderr)
     for name in args.only:
         print(f"{name} ...", file=sys.stderr, flush=True)
         start = time.monotonic()
