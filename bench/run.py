@@ -20,7 +20,7 @@ Sections:
   bulk        `taskctl enqueue TASK --each FILE` (processes.py)
   pickup      idle pickup p50/p99 and idle CPU, consumers side by side (processes.py)
   contention  4 producer processes, 2 consumer processes, one SQLite file (contention.py)
-  memory      a consumer's RSS over three drains (contention.py)
+  memory      a consumer's RSS over three drains, beside a bare one (memory.py)
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import contention  # noqa: E402
+import memory  # noqa: E402
 import processes  # noqa: E402
 import storage  # noqa: E402
 from support import Figure, Incomplete  # noqa: E402
@@ -52,11 +53,18 @@ SECTIONS: dict[str, Section] = {
     "status": lambda a, folder: storage.status_cost(folder, a.queued, a.history, a.rounds),
     "prune": lambda a, folder: storage.prune_cost(folder, a.prune),
     "cli": lambda a, folder: processes.cli(folder, a.cli_runs),
-    "bulk": lambda a, folder: processes.bulk(folder, a.lines, 2),
+    "bulk": lambda a, folder: processes.bulk(folder, a.lines, a.bulk_rounds),
     "pickup": lambda a, folder: processes.pickup(folder, a.gaps),
     "contention": lambda a, folder: contention.contention(folder, a.per_producer),
-    "memory": lambda a, folder: contention.memory(folder, a.drained),
+    "memory": lambda a, folder: memory.memory(folder, a.drained),
 }
+
+
+# --quick's sizes: every section still runs and checks, on about a tenth of the work.
+QUICK = {
+    "jobs": 1000, "queued": 10_000, "history": 50_000, "prune": 20_000, "cli_runs": 3, "lines": 5000,
+    "bulk_rounds": 1, "per_producer": 500, "drained": 9000, "gaps": [(0.3, 10), (2.0, 3)],
+}  # fmt: skip
 
 
 def options() -> argparse.Namespace:
@@ -64,26 +72,23 @@ def options() -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="smaller everything: about a minute")
     parser.add_argument("--only", default=",".join(SECTIONS), help="sections to run, comma-separated")
     parser.add_argument("--json", metavar="FILE", help="write the figures as JSON to FILE (- for stdout)")
-    parser.add_argument("--jobs", type=int, default=2000, help="perjob: no-op jobs per round")
+    parser.add_argument("--jobs", type=int, default=1500, help="perjob: no-op jobs per round")
     parser.add_argument("--rounds", type=int, default=3, help="perjob and status: rounds")
-    parser.add_argument("--queued", type=int, default=100_000, help="status: jobs queued")
-    parser.add_argument("--history", type=int, default=500_000, help="status: finished jobs in the record")
+    parser.add_argument("--queued", type=int, default=50_000, help="status: jobs queued")
+    parser.add_argument("--history", type=int, default=250_000, help="status: finished jobs in the record")
     parser.add_argument("--prune", type=int, default=150_000, help="prune: old jobs to delete")
     parser.add_argument("--cli-runs", type=int, default=5, help="cli: runs of each command")
     parser.add_argument("--lines", type=int, default=20_000, help="bulk: JSON lines in the file")
-    parser.add_argument("--per-producer", type=int, default=3000, help="contention: jobs each producer queues")
+    parser.add_argument("--bulk-rounds", type=int, default=2, help="bulk: runs of each side")
+    parser.add_argument("--per-producer", type=int, default=2000, help="contention: jobs each producer queues")
     parser.add_argument("--drained", type=int, default=100_000, help="memory: jobs drained, in three batches")
     parser.add_argument(
-        "--gaps",
-        type=gaps,
-        help="pickup: idle seconds:samples, comma-separated (default 0.3:16,5:5; 30:3,90:2 for long idles)",
-    )
+        "--gaps", type=gaps, default=[(0.3, 12), (5.0, 4)],
+        help="pickup: idle seconds:samples, comma-separated (default 0.3:12,5:4; 30:3,90:2 for long idles)",
+    )  # fmt: skip
+    if parser.parse_known_args()[0].quick:
+        parser.set_defaults(**QUICK)  # what is given on the command line still wins
     args = parser.parse_args()
-    quick_gaps = [(0.3, 10), (2.0, 3)]
-    args.gaps = args.gaps or (quick_gaps if args.quick else [(0.3, 16), (5.0, 5)])
-    if args.quick:
-        args.jobs, args.queued, args.history, args.prune, args.cli_runs = 1000, 10_000, 100_000, 50_000, 3
-        args.lines, args.per_producer, args.drained = 20_000, 1000, 15_000
     args.only = [name.strip() for name in args.only.split(",") if name.strip()]
     unknown = set(args.only) - set(SECTIONS)
     if unknown:
@@ -92,7 +97,7 @@ def options() -> argparse.Namespace:
 
 
 def gaps(text: str) -> list[tuple[float, int]]:
-    "'0.3:16,5:5' -> [(0.3, 16), (5.0, 5)]: idle seconds before a job, and how many such jobs."
+    "'0.3:12,5:4' -> [(0.3, 12), (5.0, 4)]: idle seconds before a job, and how many such jobs."
     try:
         return [(float(gap), int(samples)) for gap, samples in (part.split(":") for part in text.split(","))]
     except ValueError:
