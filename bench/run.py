@@ -119,7 +119,7 @@ def table(figures: list[Figure], out: TextIO) -> None:
     print("| --- | --- | --- | --- | --- | --- | --- |", file=out)
     for f in figures:
         baseline = f"{shown(f.baseline, f.unit)} ({f.baseline_name})" if f.baseline is not None else ""
-        ratio = f"{f.ratio:.2f}x" if f.ratio is not None else ""
+        ratio = "" if f.ratio is None else f"{f.ratio:.{2 if abs(f.ratio) >= 0.1 else 3}f}x"
         met = "" if f.met is None else "yes" if f.met else "**no**"
         print(
             f"| {f.name} | {shown(f.value, f.unit)} | {baseline} | {ratio} | {f.target} | {met} | {f.note} |", file=out

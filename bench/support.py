@@ -6,6 +6,7 @@ import importlib
 import json
 import os
 import pickle
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -165,15 +166,15 @@ def env(*paths: Path) -> dict[str, str]:
     return os.environ | {"PYTHONPATH": os.pathsep.join(str(p) for p in (ROOT, BENCH, *paths))}
 
 
-def spawn(args: list[str], cwd: Path, log: Path, *paths: Path) -> subprocess.Popen[bytes]:
-    "A long-running child, its stdout and stderr in `log`."
+def spawn(args: list[str], cwd: Path, log: Path) -> subprocess.Popen[bytes]:
+    "A long-running child in `cwd`, its stdout and stderr in `log`."
     with log.open("ab") as out:
-        return subprocess.Popen(args, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, env=env(cwd, *paths))
+        return subprocess.Popen(args, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, env=env(cwd))
 
 
 def stop(process: subprocess.Popen[bytes], timeout: float = 30) -> int:
     "Ctrl+C, as a user stops a consumer; killed if it does not stop in time."
-    process.send_signal(2)
+    process.send_signal(signal.SIGINT)
     try:
         return process.wait(timeout)
     except subprocess.TimeoutExpired:
