@@ -1,7 +1,7 @@
 """taskctl against bare Huey, measured side by side in one run on this machine.
 
     .venv/bin/python bench/run.py                      # everything, about 4.5 minutes
-    .venv/bin/python bench/run.py --quick              # smaller, about a minute: a smoke run
+    .venv/bin/python bench/run.py --quick              # smaller: a smoke run, 1-1.5 minutes
     .venv/bin/python bench/run.py --only cli,pickup    # some sections (names below)
     .venv/bin/python bench/run.py --json out.json      # also the figures as JSON (--json - : stdout)
 
@@ -62,14 +62,14 @@ SECTIONS: dict[str, Section] = {
 
 # --quick's sizes: every section still runs and checks, on about a tenth of the work.
 QUICK = {
-    "jobs": 1000, "queued": 10_000, "history": 50_000, "prune": 20_000, "cli_runs": 3, "lines": 5000,
+    "jobs": 500, "queued": 10_000, "history": 50_000, "prune": 20_000, "cli_runs": 3, "lines": 5000,
     "bulk_rounds": 1, "per_producer": 500, "drained": 9000, "gaps": [(0.3, 10), (2.0, 3)],
 }  # fmt: skip
 
 
 def options() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="smaller everything: about a minute")
+    parser.add_argument("--quick", action="store_true", help="smaller everything: a smoke run, 1-1.5 minutes")
     parser.add_argument("--only", default=",".join(SECTIONS), help="sections to run, comma-separated")
     parser.add_argument("--json", metavar="FILE", help="write the figures as JSON to FILE (- for stdout)")
     parser.add_argument("--jobs", type=int, default=1500, help="perjob: no-op jobs per round")
