@@ -1,254 +1,183 @@
-"""taskctl's cost over bare Huey, measured in one run on this machine.
+"""taskctl against bare Huey, measured side by side in one run on this machine.
 
-    .venv/bin/python bench/run.py            # defaults: 2,000 jobs, 100,000 queued, 1,000,000 history
-    .venv/bin/python bench/run.py --quick    # smaller, for a smoke run
+    .venv/bin/python bench/run.py                      # everything, about 4.5 minutes
+    .venv/bin/python bench/run.py --quick              # smaller: a smoke run, 1-1.5 minutes
+    .venv/bin/python bench/run.py --only cli,pickup    # some sections (names below)
+    .venv/bin/python bench/run.py --json out.json      # also the figures as JSON (--json - : stdout)
 
-Machines here are shared and noisy, so every figure is reported beside a
-baseline measured in the same run, and the ratio is what to compare.
+Machines here are shared and noisy, so every figure is reported beside a baseline
+measured in the same run (rounds interleaved where they can be), and the ratio is
+what to compare. Every section checks what it measured: each job done exactly
+once, with the right result (taskctl's record and Huey's own result), nothing
+left, no caller seeing an error. A check that fails makes the run INCOMPLETE:
+the other sections still run, then it says what failed and exits 1.
 
-1. Per-job storage cost: enqueue N no-op jobs, then drain them in one thread
-   (dequeue + execute), for bare SqliteHuey and for taskctl (job record,
-   tracking hooks, cached results), with synchronous NORMAL and FULL.
-2. Status with a large record: `taskctl status`'s snapshot with Q jobs queued
-   and H in history, against bare Huey listing its Q pending messages; and
-   what `history` and `stats --since 24h` read on the same record.
-3. Pruning H old jobs (the retention job) while another connection keeps
-   enqueueing: the writer's worst wait, against deleting the same rows in
-   one statement (the naive way).
+Sections:
+  perjob      enqueue (`task(i)`) and in-process drain, synchronous NORMAL and FULL (storage.py)
+  status      status data with a large record (storage.py)
+  prune       the retention prune while another connection enqueues (storage.py)
+  cli         `taskctl status`, `--help`, `run-consumer --burst`, whole processes (processes.py)
+  bulk        `taskctl enqueue TASK --each FILE` (processes.py)
+  pickup      idle pickup p50/p99 and idle CPU, consumers side by side (processes.py)
+  contention  4 producer processes, 2 consumer processes, one SQLite file (contention.py)
+  memory      a consumer's RSS over three drains, beside a bare one (memory.py)
 """
 
 from __future__ import annotations
 
 import argparse
-import sqlite3
-import statistics
+import json
+import os
+import shutil
 import sys
 import tempfile
-import threading
 import time
-import uuid
+import traceback
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
-
-from huey import Huey, SqliteHuey
-from huey.storage import SqliteStorage
+from typing import Any, TextIO
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from taskctl import retention  # noqa: E402
-from taskctl.app import build_app  # noqa: E402
-from taskctl.config import load_settings  # noqa: E402
-from taskctl.jobs import snapshot, stats  # noqa: E402
+import contention  # noqa: E402
+import memory  # noqa: E402
+import processes  # noqa: E402
+import storage  # noqa: E402
+from support import Figure, Incomplete  # noqa: E402
 
-TASKS = """
-from taskctl import task
-
-@task()
-def noop(i):
-    return i
-"""
-
-
-def timed(fn: Callable[[], object]) -> float:
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
-
-
-def drain(huey) -> None:
-    huey.storage.blocking = False  # taskctl's store waits for a commit on an empty queue: not draining
-    while (task := huey.dequeue()) is not None:
-        huey.execute(task)
+Section = Callable[[argparse.Namespace, Path], tuple[list[Figure], dict[str, Any]]]
+SECTIONS: dict[str, Section] = {
+    "perjob": lambda a, folder: storage.per_job(folder, a.jobs, a.rounds),
+    "status": lambda a, folder: storage.status_cost(folder, a.queued, a.history, a.rounds),
+    "prune": lambda a, folder: storage.prune_cost(folder, a.prune),
+    "cli": lambda a, folder: processes.cli(folder, a.cli_runs),
+    "bulk": lambda a, folder: processes.bulk(folder, a.lines, a.bulk_rounds),
+    "pickup": lambda a, folder: processes.pickup(folder, a.gaps),
+    "contention": lambda a, folder: contention.contention(folder, a.per_producer),
+    "memory": lambda a, folder: memory.memory(folder, a.drained),
+}
 
 
-class NormalSqliteStorage(SqliteStorage):
-    "Huey's SqliteStorage at synchronous NORMAL, taskctl's default (Huey's fsync=False means OFF)."
-
-    def _create_connection(self):
-        conn = super()._create_connection()
-        conn.execute("pragma synchronous=NORMAL")
-        return conn
+# --quick's sizes: every section still runs and checks, on about a tenth of the work.
+QUICK = {
+    "jobs": 500, "queued": 10_000, "history": 50_000, "prune": 20_000, "cli_runs": 3, "lines": 5000,
+    "bulk_rounds": 1, "per_producer": 500, "drained": 9000, "gaps": [(0.3, 10), (2.0, 3)],
+}  # fmt: skip
 
 
-def bare_huey(folder: Path, jobs: int, synchronous: str) -> tuple[float, float]:
-    storage = NormalSqliteStorage if synchronous == "normal" else SqliteStorage
-    huey = Huey("bench", storage_class=storage, filename=str(folder / f"bare-{uuid.uuid4().hex}.db"))
+def options() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="smaller everything: a smoke run, 1-1.5 minutes")
+    parser.add_argument("--only", default=",".join(SECTIONS), help="sections to run, comma-separated")
+    parser.add_argument("--json", metavar="FILE", help="write the figures as JSON to FILE (- for stdout)")
+    parser.add_argument("--jobs", type=int, default=1500, help="perjob: no-op jobs per round")
+    parser.add_argument("--rounds", type=int, default=3, help="perjob and status: rounds")
+    parser.add_argument("--queued", type=int, default=50_000, help="status: jobs queued")
+    parser.add_argument("--history", type=int, default=250_000, help="status: finished jobs in the record")
+    parser.add_argument("--prune", type=int, default=150_000, help="prune: old jobs to delete")
+    parser.add_argument("--cli-runs", type=int, default=5, help="cli: runs of each command")
+    parser.add_argument("--lines", type=int, default=20_000, help="bulk: JSON lines in the file")
+    parser.add_argument("--bulk-rounds", type=int, default=2, help="bulk: runs of each side")
+    parser.add_argument("--per-producer", type=int, default=2000, help="contention: jobs each producer queues")
+    parser.add_argument("--drained", type=int, default=100_000, help="memory: jobs drained, in three batches")
+    parser.add_argument(
+        "--gaps", type=gaps, default=[(0.3, 12), (5.0, 4)],
+        help="pickup: idle seconds:samples, comma-separated (default 0.3:12,5:4; 30:3,90:2 for long idles)",
+    )  # fmt: skip
+    if parser.parse_known_args()[0].quick:
+        parser.set_defaults(**QUICK)  # what is given on the command line still wins
+    args = parser.parse_args()
+    args.only = [name.strip() for name in args.only.split(",") if name.strip()]
+    unknown = set(args.only) - set(SECTIONS)
+    if unknown:
+        parser.error(f"no section {', '.join(sorted(unknown))}; sections: {', '.join(SECTIONS)}")
+    return args
 
-    @huey.task()
-    def noop(i):
-        return i
 
-    enqueue = timed(lambda: [noop(i) for i in range(jobs)])
-    return enqueue, timed(lambda: drain(huey))
-
-
-def make_project(folder: Path, synchronous: str) -> Path:
-    name = f"bench_{uuid.uuid4().hex[:8]}"
-    (folder / f"{name}.py").write_text(TASKS)
-    config = folder / f"{name}.toml"
-    config.write_text(f'[taskctl]\nmodules = ["{name}"]\ndatabase = "{name}.db"\nsynchronous = "{synchronous}"\n')
-    return config
+def gaps(text: str) -> list[tuple[float, int]]:
+    "'0.3:12,5:4' -> [(0.3, 12), (5.0, 4)]: idle seconds before a job, and how many such jobs."
+    try:
+        return [(float(gap), int(samples)) for gap, samples in (part.split(":") for part in text.split(","))]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: want SECONDS:SAMPLES,... such as 5:10,30:3") from None
 
 
-def taskctl_huey(folder: Path, jobs: int, synchronous: str) -> tuple[float, float]:
-    app = build_app(load_settings(make_project(folder, synchronous)))
-    noop = next(iter(app.tasks.values())).wrapper
-    enqueue = timed(lambda: [noop(i) for i in range(jobs)])
-    return enqueue, timed(lambda: drain(app.huey))
+def shown(value: float | None, unit: str) -> str:
+    if value is None:
+        return ""
+    if unit == "jobs/s":
+        return f"{value:,.0f} jobs/s"
+    digits = 3 if unit == "s" else 2 if abs(value) < 10 else 1
+    return f"{value:,.{digits}f} {unit}"
 
 
-def per_job(folder: Path, jobs: int, rounds: int) -> None:
-    print(f"\n1. Per-job cost, {jobs} no-op jobs, best of {rounds} rounds (jobs/s; ratio to bare Huey)")
-    runs: dict[str, list[tuple[float, float]]] = {"bare normal": [], "normal": [], "bare full": [], "full": []}
-    for _ in range(rounds):  # interleaved, so drift on a shared machine hits all alike
-        runs["bare normal"].append(bare_huey(folder, jobs, "normal"))
-        runs["normal"].append(taskctl_huey(folder, jobs, "normal"))
-        runs["bare full"].append(bare_huey(folder, jobs, "full"))
-        runs["full"].append(taskctl_huey(folder, jobs, "full"))
-    best = {k: (min(e for e, _ in v), min(d for _, d in v)) for k, v in runs.items()}
-    labels = {  # each taskctl row's ratio is to the bare row above it: like against like
-        "bare normal": ("bare SqliteHuey, synchronous NORMAL", "bare normal"),
-        "normal": ("taskctl, synchronous NORMAL (default)", "bare normal"),
-        "bare full": ("bare SqliteHuey, synchronous FULL", "bare full"),
-        "full": ("taskctl, synchronous FULL", "bare full"),
-    }
-    print(f"   {'':40} {'enqueue/s':>10} {'ratio':>6} {'run/s':>10} {'ratio':>6}")
-    for key, (enq, run) in best.items():
-        label, base = labels[key]
+def table(figures: list[Figure], out: TextIO) -> None:
+    "The figures as a Markdown table, ready for the README."
+    print("| measurement | taskctl | baseline, same run | ratio | target | met | note |", file=out)
+    print("| --- | --- | --- | --- | --- | --- | --- |", file=out)
+    for f in figures:
+        baseline = f"{shown(f.baseline, f.unit)} ({f.baseline_name})" if f.baseline is not None else ""
+        ratio = "" if f.ratio is None else f"{f.ratio:.{2 if abs(f.ratio) >= 0.1 else 3}f}x"
+        met = "" if f.met is None else "yes" if f.met else "**no**"
         print(
-            f"   {label:40} {jobs / enq:10.0f} {best[base][0] / enq:6.2f} {jobs / run:10.0f} {best[base][1] / run:6.2f}"
+            f"| {f.name} | {shown(f.value, f.unit)} | {baseline} | {ratio} | {f.target} | {met} | {f.note} |", file=out
         )
-
-
-def fill(app, queued: int, history: int, age: float = 0.0) -> None:
-    """Bulk rows straight into the record: realistic shape, minutes faster than enqueueing.
-    One job finished every second, going back from `age` seconds ago."""
-    message = app.huey.serialize_task(next(iter(app.tasks.values())).wrapper.s(1))
-    conn = app.store.conn
-    now = time.time()
-    conn.execute("BEGIN")
-    conn.execute(
-        """
-        WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?)
-        INSERT INTO taskctl_jobs (id, queue, task, args, kwargs, state, priority, seq, data,
-            enqueued_at, started_at, finished_at, duration, attempts, result_preview,
-            error_type, error_message, traceback)
-        SELECT 'h' || i, 'taskctl', 'bench.noop', '[1]', '{}',
-            CASE WHEN i % 50 = 0 THEN 'failed' ELSE 'succeeded' END, 0, i, NULL,
-            ? - i, ? - i, ? - i + 0.01, 0.01, 1, '1',
-            CASE WHEN i % 50 = 0 THEN 'ValueError' END, CASE WHEN i % 50 = 0 THEN 'boom' END,
-            CASE WHEN i % 50 = 0 THEN 'Traceback ...' END
-        FROM n
-        """,
-        (history, now - age, now - age, now - age),
-    )
-    conn.execute(
-        """
-        WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?)
-        INSERT INTO taskctl_jobs (id, queue, task, args, kwargs, state, priority, seq, data, enqueued_at)
-        SELECT 'q' || i, 'taskctl', 'bench.noop', '[1]', '{}', 'queued', 0, ? + i, ?, ?
-        FROM n
-        """,
-        (queued, history + 1, message, now),
-    )
-    conn.execute("COMMIT")
-
-
-def status_cost(folder: Path, queued: int, history: int, rounds: int) -> None:
-    print(f"\n2. Status with {queued:,} jobs queued and {history:,} in history (ms; ratio to bare Huey)")
-    app = build_app(load_settings(make_project(folder, "normal")))
-    start = time.perf_counter()
-    fill(app, queued, history)
-    print(f"   (filled in {time.perf_counter() - start:.1f}s)")
-    registry = app.record
-    bare = SqliteHuey("bench", filename=str(folder / "bare-status.db"))
-
-    @bare.task()
-    def noop(i):
-        return i
-
-    message = bare.serialize_task(noop.s(1))
-    with bare.storage.db(commit=True) as curs:
-        curs.executemany(
-            "INSERT INTO task (queue, data, priority) VALUES ('bench', ?, 0)", ((message,) for _ in range(queued))
-        )
-    ours = [timed(lambda: snapshot(app, registry, 20)) for _ in range(rounds)]
-    theirs = [timed(lambda: bare.pending()) for _ in range(rounds)]
-    ours_ms, theirs_ms = statistics.median(ours) * 1000, statistics.median(theirs) * 1000
-    print(f"   {'taskctl status snapshot (all sections)':48} {ours_ms:8.1f} ms  ratio {ours_ms / theirs_ms:.3f}")
-    print(f"   {'bare Huey pending() (the queue alone)':48} {theirs_ms:8.1f} ms  ratio 1.000")
-    history_ms = statistics.median(timed(lambda: registry.history(20)) for _ in range(rounds)) * 1000
-    stats_ms = statistics.median(timed(lambda: stats(registry, 86400)) for _ in range(rounds)) * 1000
-    print(f"   {'history, newest 20':48} {history_ms:8.1f} ms")
-    print(f"   {'stats --since 24h (86,400 jobs in the window)':48} {stats_ms:8.1f} ms")
-
-
-class Writer(threading.Thread):
-    "Enqueues a job every 2 ms until told to stop, timing each enqueue."
-
-    def __init__(self, app) -> None:
-        super().__init__()
-        self.app, self.done = app, threading.Event()
-        self.waits: list[float] = []
-        self.errors: list[str] = []
-
-    def run(self) -> None:
-        wrapper = next(iter(self.app.tasks.values())).wrapper
-        while not self.done.is_set():
-            start = time.perf_counter()
-            try:
-                self.app.huey.enqueue(wrapper.s(1))
-            except sqlite3.OperationalError as exc:  # the naive delete can lock it out past busy_timeout
-                self.errors.append(str(exc))
-            self.waits.append(time.perf_counter() - start)
-            time.sleep(0.002)
-
-
-def prune_cost(folder: Path, history: int) -> None:
-    print(f"\n3. Deleting {history:,} old jobs while another connection enqueues (worst enqueue wait)")
-    results = {}
-    for way in ("batched", "one statement"):
-        app = build_app(load_settings(make_project(folder, "normal")))
-        fill(app, 0, history, age=30 * 86400)
-        writer = Writer(build_app(load_settings(app.settings.path)))  # its own connection, as a worker's
-        writer.start()
-        start = time.perf_counter()
-        if way == "batched":
-            retention.prune(app.store, app.record, app.settings.retention)
-        else:
-            app.store.sql("DELETE FROM taskctl_jobs WHERE finished_at < ?", (time.time() - 14 * 86400,), commit=True)
-        elapsed = time.perf_counter() - start
-        writer.done.set()
-        writer.join()
-        waits, errors = writer.waits, writer.errors
-        left = app.store.sql("SELECT count(*) FROM taskctl_jobs WHERE finished_at IS NOT NULL", results=True)[0][0]
-        results[way] = max(waits)
-        print(
-            f"   {way:14} deleted in {elapsed:6.1f}s ({history / elapsed:9,.0f} rows/s), {left} left; "
-            f"enqueues meanwhile: {len(waits):,}, worst wait {max(waits) * 1000:8.1f} ms"
-            + (f", {len(errors)} failed ({errors[0]})" if errors else "")
-        )
-    print(f"   worst wait, batched / one statement: {results['batched'] / results['one statement']:.3f}")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--jobs", type=int, default=2000)
-    parser.add_argument("--queued", type=int, default=100_000)
-    parser.add_argument("--history", type=int, default=1_000_000)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--prune", type=int, default=1_000_000, help="old jobs to prune in part 3")
-    parser.add_argument("--quick", action="store_true", help="500 jobs, 10,000 queued, 100,000 history and prune")
-    args = parser.parse_args()
-    if args.quick:
-        args.jobs, args.queued, args.history, args.prune = 500, 10_000, 100_000, 100_000
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp)
-        sys.path.insert(0, str(folder))
-        per_job(folder, args.jobs, args.rounds)
-        status_cost(folder, args.queued, args.history, args.rounds)
-        prune_cost(folder, args.prune)
+    args = options()
+    out = sys.stderr if args.json == "-" else sys.stdout  # stdout is the JSON's, then
+    folder = Path(tempfile.mkdtemp(prefix="taskctl-bench-"))
+    began = time.monotonic()
+    report: dict[str, Any] = {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"), "quick": args.quick, "cpus": os.cpu_count(),
+        "load before": os.getloadavg(), "sections": {}, "failures": {},
+    }  # fmt: skip
+    figures: list[Figure] = []
+    load, cpus = os.getloadavg()[0], os.cpu_count() or 1
+    if load > cpus:  # others' work slows both sides alike, but the run takes longer
+        print(f"note: load {load:.1f} on {cpus} cores: the run will be slow, compare ratios only", file=sys.stderr)
+    for name in args.only:
+        print(f"{name} ...", file=sys.stderr, flush=True)
+        start = time.monotonic()
+        (folder / name).mkdir()
+        try:
+            found, details = SECTIONS[name](args, folder / name)
+        except Incomplete as exc:
+            report["failures"][name] = str(exc)
+            print(f"{name}: INCOMPLETE: {exc}", file=sys.stderr)
+            continue
+        except Exception:
+            report["failures"][name] = traceback.format_exc()
+            print(f"{name}: FAILED\n{traceback.format_exc()}", file=sys.stderr)
+            continue
+        finally:
+            seconds = time.monotonic() - start
+            print(f"{name}: {seconds:.1f} s", file=sys.stderr, flush=True)
+        figures += found
+        report["sections"][name] = {
+            "seconds": seconds, "figures": [f.as_json() for f in found], "details": details,
+        }  # fmt: skip
+    total = time.monotonic() - began
+    report |= {"total seconds": total, "load after": os.getloadavg(), "complete": not report["failures"]}
+    print(file=out)
+    table(figures, out)
+    print(f"\ntotal {total:.0f} s ({', '.join(args.only)}), load {report['load after'][0]:.2f}", file=out)
+    if args.json:
+        text = json.dumps(report, indent=2, default=str)
+        if args.json == "-":
+            print(text)
+        else:
+            Path(args.json).write_text(text + "\n")
+    if report["failures"]:
+        print(f"\nINCOMPLETE RUN: {len(report['failures'])} section(s) failed their checks", file=sys.stderr)
+        for name, problem in report["failures"].items():
+            print(f"  {name}: {problem.strip().splitlines()[-1]}", file=sys.stderr)
+        print(f"  their files are kept in {folder}", file=sys.stderr)
+        sys.exit(1)
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 if __name__ == "__main__":
