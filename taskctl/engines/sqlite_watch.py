@@ -17,7 +17,7 @@ import threading
 import time
 from pathlib import Path
 
-INTERVAL = 0.008  # seconds between reads of data_version: the pickup delay it adds, at most
+INTERVAL = 0.012  # seconds between reads of data_version: the pickup delay it adds, at most (8 ms cost 2% of a core idle)
 IDLE_STOP = 5.0  # seconds without a waiting worker before the thread stops
 
 
