@@ -17,7 +17,9 @@ import threading
 import time
 from pathlib import Path
 
-INTERVAL = 0.012  # seconds between reads of data_version: the pickup delay it adds, at most (8 ms cost 2% of a core idle)
+# Seconds between reads of data_version: the pickup delay it adds, at most. Every 8 ms
+# cost an idle consumer 2% of a core; every 12 ms, 1.3%.
+INTERVAL = 0.012
 IDLE_STOP = 5.0  # seconds without a waiting worker before the thread stops
 
 
