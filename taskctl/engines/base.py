@@ -112,6 +112,26 @@ class Selection:
 Progress = Callable[[int], None]
 
 
+class RevokeFlags:
+    """What each worker thread's last claim found of its job's revoke flags (`r:<id>`,
+    `rt:<task>`), which Huey reads next (is_revoked) before it runs the job: their
+    absence, read in the claim, saves that read. A revoke after the claim is one while
+    the job runs; a flag found is read again, as in Huey (a restore since then counts)."""
+
+    def __init__(self) -> None:
+        self._absent = threading.local()
+
+    def claimed(self, job_id: str | None = None, task: str | None = None, flagged: bool = True) -> None:
+        "A claim found this job (none: no job) and whether any of its flags is set."
+        keys = None if flagged or job_id is None else {f"r:{job_id}", *([f"rt:{task}"] if task else [])}
+        self._absent.keys = keys
+
+    def known_absent(self, keys: list[Any]) -> bool:
+        "Are all these keys flags the last claim found absent? Good for one read."
+        absent, self._absent.keys = getattr(self._absent, "keys", None), None
+        return absent is not None and bool(keys) and absent.issuperset(keys)
+
+
 def hostname() -> str:
     """The host a worker records, and a lease is checked against: $TASKCTL_HOSTNAME
     when containers share a name, else the machine's."""

@@ -69,6 +69,7 @@ from taskctl.engines.base import (
     Consumer,
     HueyWrites,
     Progress,
+    RevokeFlags,
     Selection,
     hostname,
     periodic_slot,
@@ -129,7 +130,8 @@ class RedisJobStorage(BaseStorage):
         # Any: redis-py types every reply `bytes | str` (decode_responses decides at run
         # time); this client's replies are bytes.
         self.conn: Any = Redis(connection_pool=self.pool)
-        self._claimed = threading.local()  # per worker thread: the revoke keys its last claim found absent
+        self._claimed = threading.local()  # per worker thread: the id of the job its last claim found
+        self._flags = RevokeFlags()
         self._own = threading.local()  # per thread: its own client for the scripts (_client)
         self._scripts = {name: self.conn.register_script(lua.LIB + body) for name, body in lua.SCRIPTS.items()}
         self._functions: bool | None = None  # Redis Functions (7.0+) or scripts: known at the first call
@@ -217,15 +219,12 @@ class RedisJobStorage(BaseStorage):
 
     def _claimed_job(self, claimed: Any) -> bytes | None:
         if not claimed:
-            self._claimed.absent = None
+            self._flags.claimed()
             return None
         data, job_id, task, revoked, task_revoked = claimed
         self._claimed.id = job_id.decode()  # bytes that are no message name no job: record_undeliverable
-        # Huey asks for these flags next (is_revoked), before it runs the job: read in the
-        # claim, their absence saves it a round trip (a revoke after the claim is one while
-        # it runs). A flag found is read again: a restore since then must count, as in Huey.
-        keys = [f"r:{job_id.decode()}", *([f"rt:{task.decode()}"] if task else [])]
-        self._claimed.absent = None if revoked or task_revoked else set(keys)
+        # The job's revoke flags were read in the claim too, which Huey reads next (RevokeFlags).
+        self._flags.claimed(self._claimed.id, task.decode() if task else None, bool(revoked or task_revoked))
         return data
 
     def wake_waiters(self, count: int) -> None:
@@ -274,8 +273,7 @@ class RedisJobStorage(BaseStorage):
         return EmptyData if value is None else value
 
     def peek_many(self, keys: list[Any]) -> dict[Any, bytes]:
-        absent, self._claimed.absent = getattr(self._claimed, "absent", None), None  # good for one read
-        if absent is not None and keys and absent.issuperset(keys):
+        if self._flags.known_absent(keys):
             return {}
         values = self.conn.hmget(self._key(lua.HUEY_KV), keys) if keys else []
         return {k: v for k, v in zip(keys, values, strict=True) if v is not None}

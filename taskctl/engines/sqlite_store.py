@@ -33,7 +33,16 @@ from huey.serializer import Serializer
 from huey.storage import SqliteStorage
 
 from taskctl.engines import sqlite_prune
-from taskctl.engines.base import DUE, HueyWrites, Progress, Selection, hostname, periodic_slot, pid_alive
+from taskctl.engines.base import (
+    DUE,
+    HueyWrites,
+    Progress,
+    RevokeFlags,
+    Selection,
+    hostname,
+    periodic_slot,
+    pid_alive,
+)
 from taskctl.engines.messages import describe, message_of, trusted_message, undeliverable, worker
 from taskctl.engines.sqlite_admin import SqliteAdmin
 from taskctl.engines.sqlite_schema import migrate
@@ -119,6 +128,7 @@ class JobStorage(SqliteAdmin, SqliteStorage):
         self.read_timeout = read_timeout
         self._commits = CommitWatch(filename)
         self._claims = threading.local()  # per worker thread: did its last claim find a job?
+        self._flags = RevokeFlags()
         self._last_seq = 0
         self._seq_lock = threading.Lock()
         self._inherited: list[sqlite3.Connection] = []
@@ -201,7 +211,7 @@ class JobStorage(SqliteAdmin, SqliteStorage):
         # A cheap read first, so idle workers do not take the write lock; a worker whose
         # last claim found a job is draining a queue and goes straight to the next.
         draining, self._claims.draining = getattr(self._claims, "draining", False), False
-        self._claims.absent = None
+        self._flags.claimed()
         if not draining and not self.sql(
             "SELECT 1 FROM taskctl_jobs WHERE queue = ? AND state = 'queued' LIMIT 1", (self.name,), results=True
         ):
@@ -209,9 +219,7 @@ class JobStorage(SqliteAdmin, SqliteStorage):
         worker = Worker.current()
         with self.db(commit=True) as curs:
             now = time.time()  # after the lock: the lease starts when the claim does
-            # Huey reads the job's revoke flags next (is_revoked), before it runs it: read
-            # here, their absence saves it a statement. A revoke after the claim is one
-            # while the job runs; a flag found is read again, as Huey reads it.
+            # The job's revoke flags too, which Huey reads next (RevokeFlags).
             row = curs.execute(
                 "UPDATE taskctl_jobs SET state = 'running', started_at = ?, finished_at = NULL, "
                 "attempts = attempts + 1, worker_host = ?, worker_pid = ?, worker_thread = ?, owner = ?, "
@@ -230,14 +238,11 @@ class JobStorage(SqliteAdmin, SqliteStorage):
                 (job_id, attempt, now, str(worker)),
             )
             self._claims.draining = True
-            self._claims.absent = None if flagged else {f"r:{job_id}", *([f"rt:{task}"] if task else [])}
+            self._flags.claimed(job_id, task, bool(flagged))
             return data
 
     def peek_many(self, keys: list[Any]) -> dict[Any, bytes]:
-        absent, self._claims.absent = getattr(self._claims, "absent", None), None  # good for one read
-        if absent is not None and keys and absent.issuperset(keys):
-            return {}
-        return super().peek_many(keys)
+        return {} if self._flags.known_absent(keys) else super().peek_many(keys)
 
     def queue_size(self) -> int:
         return self._count("state = 'queued'")
