@@ -70,11 +70,6 @@ class TaskctlHuey(Huey):
     def create_consumer(self, **options: Any) -> ChildSafeConsumer:
         return ChildSafeConsumer(self, **options)
 
-    def busy(self) -> bool:
-        "Is this process executing a job (from its start to its last hook)?"
-        with self._executing_lock:
-            return self._executing > 0
-
     def activity(self) -> tuple[int, int]:
         """(jobs executing now, jobs begun so far) in this process. Two equal readings with
         none executing mean no job began or ended between them: what --burst needs to

@@ -20,8 +20,8 @@ from taskctl.stopping import StoppingConsumer
 logger = logging.getLogger("taskctl.consumer")
 # Burst mode with process workers stops after the queue has looked idle for this
 # long: a process worker records a success a moment before it queues the pipeline's
-# next step, and its busy flag is in its own process. A thread worker's is in this
-# one (huey.busy() holds from the claim to the last hook), so threads need none.
+# next step, and its activity is counted in its own process. A thread worker's is
+# counted in this one (TaskctlHuey.activity()), so threads need none.
 BURST_SETTLE = 0.3
 
 
