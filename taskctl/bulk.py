@@ -62,6 +62,7 @@ def batch_key(content: bytes) -> str:
 
 
 def job_id(queue: str, task: str, batch: str, line: int) -> str:
+    "A bulk job's id, by definition (job_ids makes the same ids, a batch at a time)."
     return str(uuid.uuid5(NAMESPACE, f"{queue}\n{task}\n{batch}\n{line}"))
 
 
