@@ -237,14 +237,23 @@ def subprocess_env() -> dict[str, str]:
     return env
 
 
-def wait_until(condition: Any, timeout: float = 20.0, what: str = "condition") -> Any:
+def wait_until(
+    condition: Any, timeout: float = 20.0, what: str = "condition", consumer: subprocess.Popen[str] | None = None
+) -> Any:
+    "`condition()` once it is true; a timeout stops `consumer` and shows what it printed."
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = condition()
         if value:
             return value
         time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
+    if consumer is None:
+        raise AssertionError(f"timed out waiting for {what}")
+    alive = consumer.poll() is None
+    out, err = stop(consumer)
+    state = "was still running" if alive else f"had exited with {consumer.returncode}"
+    printed = f"{(out or '')[-2000:]}\n{(err or '')[-4000:]}"
+    raise AssertionError(f"timed out waiting for {what}; the consumer {state}:\n{printed}")
 
 
 def stop(process: subprocess.Popen[str], sig: int = signal.SIGINT, timeout: float = 30) -> tuple[str, str]:

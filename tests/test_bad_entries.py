@@ -94,7 +94,7 @@ def test_a_consumer_stops_when_redis_refuses_writes_mid_run(project: Project) ->
         project.write_config(taskctl="lease = 1")  # a heartbeat every 0.25 s
         first = project.enqueue("add", "1", "2")
         consumer = project.start_consumer()
-        wait_until(lambda: project.job(first)["state"] == "succeeded", what="the first job")
+        wait_until(lambda: project.job(first)["state"] == "succeeded", what="the first job", consumer=consumer)
         Redis.from_url(url).replicaof("127.0.0.1", "1")  # a replica of nothing: every write is refused
         _, err = consumer.communicate(timeout=30)
         done = subprocess.CompletedProcess(consumer.args, consumer.returncode, "", err)

@@ -55,7 +55,7 @@ def test_after_a_consumer_ran_status_and_tasks_import_neither_huey_nor_the_task_
 def test_a_running_consumer_s_tasks_are_shown_while_its_modules_are_gone_from_disk(project):
     consumer = project.start_consumer()
     try:
-        wait_until(lambda: recorded(project), what="the consumer to record its tasks")
+        wait_until(lambda: recorded(project), what="the consumer to record its tasks", consumer=consumer)
         source = project.root / f"{project.module}.py"
         source.rename(project.root / "moved_away.txt")  # no longer importable
         found = tasks_json(project)
@@ -73,7 +73,7 @@ def test_a_running_consumer_s_tasks_are_shown_while_its_modules_are_gone_from_di
 def test_a_schedule_edited_while_the_consumer_runs_is_shown_as_it_runs_until_a_restart(project):
     consumer = project.start_consumer()
     try:
-        wait_until(lambda: recorded(project), what="the consumer to record its tasks")
+        wait_until(lambda: recorded(project), what="the consumer to record its tasks", consumer=consumer)
         project.write_config(schedules='"sample" = "*/7 * * * *"\n"yearly" = "0 3 * * *"')
         running = tasks_json(project)
         text = project.ok("tasks")

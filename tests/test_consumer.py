@@ -126,7 +126,7 @@ def test_ctrl_c_lets_the_running_job_finish(project, tmp_path):
     job_id = project.enqueue("slow", "1.5", f"marker={marker}")
     consumer = project.start_consumer()
     try:
-        wait_until(marker.exists, what="the job to start")
+        wait_until(marker.exists, what="the job to start", consumer=consumer)
         assert project.job(job_id)["state"] == "running"
     finally:
         _, err = stop(consumer, signal.SIGINT)
@@ -245,7 +245,7 @@ def test_a_restart_in_the_same_minute_does_not_run_a_periodic_task_twice(project
         consumer = project.start_consumer()
         try:
             wait_until(project.record_ready, what="the consumer to create the database")
-            wait_until(lambda: project.status()["counts"]["succeeded"] >= 1, what="the periodic run")
+            wait_until(lambda: project.status()["counts"]["succeeded"] >= 1, what="the periodic run", consumer=consumer)
             time.sleep(0.5)  # the restarted scheduler has checked the schedule by now
         finally:
             stop(consumer)
@@ -357,10 +357,15 @@ def test_an_idle_consumer_wakes_for_a_job_without_polling(project):
     consumer = project.start_consumer("--no-periodic")
     try:
         first = project.enqueue("add", "1", "1")
-        wait_until(lambda: project.job(first)["state"] == "succeeded", what="the first job")
+        wait_until(lambda: project.job(first)["state"] == "succeeded", what="the first job", consumer=consumer)
         time.sleep(1)  # the worker is waiting now, with 59 s of its wait left
         second = project.enqueue("add", "2", "2")
-        wait_until(lambda: project.job(second)["state"] == "succeeded", timeout=30, what="the job queued while idle")
+        wait_until(
+            lambda: project.job(second)["state"] == "succeeded",
+            timeout=30,
+            what="the job queued while idle",
+            consumer=consumer,
+        )
     finally:
         stop(consumer)
 

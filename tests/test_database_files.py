@@ -102,7 +102,8 @@ def test_the_database_and_its_wal_files_are_created_private_whatever_the_umask(p
     try:
         project.enqueue("add", "1")
         consumer = project.start_consumer()  # the subprocess inherits the umask
-        wait_until(lambda: project.status()["counts"]["succeeded"] == 1, what="the job to run")
+        # 60 s: the consumer starts on a loaded CI machine; a timeout shows what it printed.
+        wait_until(lambda: project.status()["counts"]["succeeded"] == 1, 60, "the job to run", consumer)
         modes = {name: stat.S_IMODE((project.root / name).stat().st_mode) for name in files_of(project.database)}
         stop(consumer)
     finally:

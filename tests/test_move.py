@@ -72,7 +72,9 @@ def test_move_refuses_while_a_consumer_runs_and_checks_its_target(project: Proje
     project.enqueue("add", "1")
     consumer = project.start_consumer("--no-periodic")
     try:
-        wait_until(lambda: project.status()["counts"]["succeeded"] == 1, what="the consumer to run a job")
+        wait_until(
+            lambda: project.status()["counts"]["succeeded"] == 1, what="the consumer to run a job", consumer=consumer
+        )
         result = project.cli("move", "--to", redis_url)
         assert result.exit_code == 1 and "a consumer is running" in result.stderr
     finally:

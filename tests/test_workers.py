@@ -24,8 +24,8 @@ def test_workers_lists_a_live_consumer_with_its_job_and_a_clean_stop_deregisters
     job_id = project.enqueue("slow", "1.5", f"marker={marker}")
     consumer = project.start_consumer("--workers", "2")
     try:
-        wait_until(marker.exists, what="the job to start")
-        [listed] = wait_until(lambda: _workers(project), what="the consumer to register")
+        wait_until(marker.exists, what="the job to start", consumer=consumer)
+        [listed] = wait_until(lambda: _workers(project), what="the consumer to register", consumer=consumer)
         status = project.status()
         table = project.ok("workers")
     finally:
@@ -47,7 +47,7 @@ def test_a_killed_consumer_is_shown_dead_then_forgotten(project):
     project.enqueue("add", "1")  # the database exists before `workers` reads it
     consumer = project.start_consumer()
     try:
-        wait_until(lambda: _workers(project), what="the consumer to register")
+        wait_until(lambda: _workers(project), what="the consumer to register", consumer=consumer)
     finally:
         stop(consumer, signal.SIGKILL)
     [dead] = _workers(project)
