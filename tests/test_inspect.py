@@ -7,9 +7,10 @@ import json
 import re
 import signal
 import subprocess
+import threading
 
 import pytest
-from conftest import stop, subprocess_env
+from conftest import subprocess_env
 from rich.console import Console
 
 from taskctl.app import build_app
@@ -194,9 +195,17 @@ def test_status_watch_refreshes_until_ctrl_c(project):
     seen: list[str] = []  # in a pipe, a frame per interval: read two, then Ctrl+C
     while sum("Ctrl+C to quit" in line for line in seen) < 2 and len(seen) < 500:
         seen.append(process.stdout.readline())
-    out, err = stop(process, signal.SIGINT)
+    # The rest read through the same text stream: communicate() would read the pipe's bytes
+    # past what readline() buffered, and could start in the middle of a UTF-8 character.
+    process.send_signal(signal.SIGINT)
+    killer = threading.Timer(30, process.kill)  # a frozen watch fails the test, not the run
+    killer.start()
+    try:
+        out, err = "".join(seen) + process.stdout.read(), process.stderr.read()
+        process.wait()
+    finally:
+        killer.cancel()
     assert process.returncode == 0, err
-    out = "".join(seen) + out
     assert "Jobs:" in out and "queued 1" in out and "Ctrl+C to quit" in out
     assert out.count("Ctrl+C to quit") >= 2  # frame after frame
     assert "Traceback" not in err
