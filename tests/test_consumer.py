@@ -92,7 +92,9 @@ def test_periodic_task_from_config_runs_as_a_job(project):
         wait_until(project.record_ready, what="the consumer to create the database")
         wait_until(
             lambda: any(r["task"].endswith(".sample") for r in project.status()["results"]),
-            what="the periodic task to run",
+            60,
+            "the periodic task to run",
+            consumer,
         )
     finally:
         _, err = stop(consumer)

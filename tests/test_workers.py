@@ -21,7 +21,7 @@ def _workers(project) -> list[dict]:
 
 def test_workers_lists_a_live_consumer_with_its_job_and_a_clean_stop_deregisters_it(project, tmp_path):
     marker = tmp_path / "started"
-    job_id = project.enqueue("slow", "1.5", f"marker={marker}")
+    job_id = project.enqueue("slow", "10", f"marker={marker}")  # running while read, even on a loaded machine
     consumer = project.start_consumer("--workers", "2")
     try:
         wait_until(marker.exists, what="the job to start", consumer=consumer)
@@ -29,6 +29,8 @@ def test_workers_lists_a_live_consumer_with_its_job_and_a_clean_stop_deregisters
         status = project.status()
         table = project.ok("workers")
     finally:
+        consumer.send_signal(signal.SIGTERM)  # a graceful stop; the second interrupts the job
+        time.sleep(0.2)
         _, err = stop(consumer, signal.SIGTERM)
     assert consumer.returncode == 0, err
     assert (listed["pid"], listed["alive"]) == (consumer.pid, True)
