@@ -17,6 +17,7 @@ from taskctl import presence
 from taskctl.engines.base import Record
 from taskctl.errors import BadSignature, JobFailed, NotPlainData, NotPossible, UnknownTask, UsageError, WaitTimeout
 from taskctl.model import Job, Snapshot, State, Upcoming
+from taskctl.names import resolve_name
 from taskctl.stats import TaskStats, task_stats
 
 if TYPE_CHECKING:
@@ -234,13 +235,14 @@ def stored_result(record: Record, job: Job) -> tuple[bool, Any]:
     return (True, cached.value) if cached and cached.job_id == job.id else (False, None)
 
 
-def task_name(app: App, record: Record, name: str | None) -> str | None:
-    """A registered task by full name or suffix, or a task that is only in the record
-    now; None (no --task) stays None, "" is an unknown task."""
+def task_name(known: Callable[[], list[str]], record: Record, name: str | None) -> str | None:
+    """One of the `known` tasks by full name or suffix, or a task that is only in the
+    record now; None (no --task) stays None. `known` is called only for a name: commands
+    that read pass the catalog's, and load neither Huey nor the task modules."""
     if name is None:
         return None
     try:
-        return app.resolve(name).name
+        return resolve_name(name, known())
     except UnknownTask:
         if record.has_task(name):
             return name

@@ -474,8 +474,6 @@ def _result_field(job: Job, result: tuple[bool, Any]) -> tuple[str, Any]:
 
 def _tracebacks(attempts: list[Attempt], job: Job) -> list[RenderableType]:
     "Each failed attempt's traceback, once: a repeat says which attempt it matches."
-    from rich.syntax import Syntax  # pygments: ~30 ms of imports, for `show` alone
-
     found = [(a.attempt, a.traceback) for a in attempts if a.traceback]
     if not found and job.traceback:
         found = [(job.attempts, job.traceback)]
@@ -486,6 +484,8 @@ def _tracebacks(attempts: list[Attempt], job: Job) -> list[RenderableType]:
             parts.append(Text(f"Attempt {number}: the same traceback as attempt {seen[traceback]}", style="dim"))
             continue
         seen[traceback] = number
+        from rich.syntax import Syntax  # pygments: ~30 ms of imports, for a traceback alone
+
         parts += [
             Text(f"\nTraceback of attempt {number}", style="bold"),
             Syntax(literal(traceback.rstrip()), "pytb", theme="ansi_dark", background_color="default", word_wrap=True),

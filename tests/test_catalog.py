@@ -34,7 +34,8 @@ def test_before_any_consumer_the_tasks_come_from_disk_and_say_so(project):
     assert by_name(found)["yearly"]["schedule"] == "0 0 1 1 *"
 
 
-def test_after_a_consumer_ran_status_and_tasks_import_neither_huey_nor_the_task_modules(project):
+def test_after_a_consumer_ran_the_reading_commands_import_neither_huey_nor_the_task_modules(project):
+    job_id = project.enqueue("add", "1")
     project.burst()
     found = tasks_json(project)
     assert found["catalog"] == {
@@ -42,11 +43,15 @@ def test_after_a_consumer_ran_status_and_tasks_import_neither_huey_nor_the_task_
     }  # fmt: skip
     assert by_name(found)["flaky"]["retries"] == 2 and by_name(found)["hangs"]["timeout"] == 1
     assert "no consumer" not in project.ok("tasks")
-    for command in ("status", "tasks"):
-        modules = loaded("--config", str(project.config), command, cwd=project.root)
+    # A task named by its suffix is found in the catalog, not by importing the modules.
+    reading = (["status"], ["tasks"], ["history", "--task", "add"], ["stats", "--task", "add"], ["results", "add"],
+               ["show", job_id[:8]])  # fmt: skip
+    for command in reading:
+        modules = loaded("--config", str(project.config), *command, cwd=project.root)
         needed = ("redis",) if project.engine == "redis" else ()  # the record's own client
-        assert project.module not in modules
-        assert heavy(modules, tuple(name for name in (*HEAVY, "pydantic") if name not in needed)) == []
+        assert project.module not in modules, command
+        assert heavy(modules, tuple(name for name in (*HEAVY, "pydantic") if name not in needed)) == [], command
+    assert [j["id"] for j in json.loads(project.ok("history", "--task", "add", "--json"))["jobs"]] == [job_id]
     status = project.status()
     assert {job["task"] for job in status["scheduled"]} == {f"{project.module}.yearly", "taskctl.retention.prune"}
     assert status["catalog"]["origin"] == "consumer"

@@ -57,7 +57,7 @@ def retry(
     if job_ids:
         _report([partial(steering.retry, app, record, i) for i in job_ids])
         return
-    name = jobs.task_name(app, record, task)
+    name = jobs.task_name(lambda: list(app.tasks), record, task)
     todo = record.retryable(limit, name)
     if not todo:
         typer.echo("No failed jobs to retry" + (f" for {name}" if name else ""), err=True)
@@ -113,7 +113,7 @@ def purge(
     age = parse_duration(older_than, "--older-than", unit_required=True) if older_than is not None else 0.0
     obj = state(ctx)
     store = obj.writer.store
-    name = jobs.task_name(obj.writer, obj.record, task)
+    name = jobs.task_name(lambda: list(obj.writer.tasks), obj.record, task)
     selections: list[Selection] = []
     if queued:
         selections.append(retention.waiting(frozenset({State.QUEUED}), name))
