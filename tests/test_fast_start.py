@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 
+import pytest
 from sqlite_utils import Database
 
 from taskctl import health, service
@@ -14,7 +15,7 @@ from taskctl.cli import ops
 from taskctl.cli import service as service_cli
 from taskctl.engines.sqlite_file import STEPS
 from taskctl.engines.sqlite_schema import migrations
-from tests.conftest import subprocess_env
+from tests.conftest import Project, subprocess_env
 
 # What a listing command has no use for: Huey (and through huey.storage, redis), the
 # task modules (and requests), sqlite-utils, and rich's syntax highlighting (pygments).
@@ -59,3 +60,41 @@ def test_defaults_shown_by_help_are_the_domain_s():
 def test_readers_know_every_schema_step():
     # Readers check a file's schema without sqlite-utils, by these names.
     assert [m.name for m in migrations.pending(Database(memory=True))] == list(STEPS)
+
+
+# A process without the redis package, as after `pip install taskctl` without the extra:
+# None in sys.modules is how Python marks a module as not importable.
+WITHOUT_REDIS = """
+import sys
+sys.modules["redis"] = None
+from taskctl.launch import main
+sys.argv = ["taskctl", *sys.argv[1:]]
+main()
+"""
+
+
+def without_redis(project: Project, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", WITHOUT_REDIS, "--config", str(project.config), *args],
+        capture_output=True, text=True, env=subprocess_env(), cwd=project.root, timeout=60,
+    )  # fmt: skip
+
+
+@pytest.mark.sqlite
+def test_the_sqlite_engine_needs_no_redis_and_a_redis_url_names_the_extra(project: Project) -> None:
+    queued = without_redis(project, "enqueue", "add", "2", "3")
+    assert queued.returncode == 0, queued.stderr
+    ran = without_redis(project, "run-consumer", "--burst")
+    assert ran.returncode == 0, ran.stderr
+    assert project.job(queued.stdout.strip())["state"] == "succeeded"
+
+    project.config.write_text(
+        project.config.read_text().replace(project.database_line, 'database = "redis://h:6379/0"')
+    )
+    for args in (["status"], ["enqueue", "add", "1"], ["run-consumer", "--burst"]):
+        done = without_redis(project, *args)
+        assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+        assert done.stderr.strip().splitlines() == [
+            f"Error: {project.config}: [taskctl] database 'redis://h:6379/0' is Redis, and the redis package "
+            "is not installed: pip install 'taskctl[redis]'"
+        ]

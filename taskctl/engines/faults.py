@@ -9,8 +9,7 @@ with one line that says what is wrong.
 from __future__ import annotations
 
 import sqlite3
-
-from redis import exceptions as redis_errors
+import sys
 
 # SQLite primary result codes (the low byte of an extended code) that no retry fixes.
 _SQLITE = {
@@ -33,6 +32,9 @@ def persistent(exc: BaseException) -> str | None:
     if isinstance(exc, sqlite3.Error):
         code = getattr(exc, "sqlite_errorcode", None)
         return None if code is None else _SQLITE.get(code & 0xFF)
+    redis_errors = sys.modules.get("redis.exceptions")
+    if redis_errors is None:  # never imported (the SQLite engine): no error of redis-py's
+        return None
     # A worker blocked on the wake-up list hears of the change to a replica first.
     replica = isinstance(exc, redis_errors.ResponseError) and str(exc).startswith("UNBLOCKED") and "replica" in str(exc)
     if replica or isinstance(exc, redis_errors.ReadOnlyError):
