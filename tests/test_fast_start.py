@@ -98,3 +98,13 @@ def test_the_sqlite_engine_needs_no_redis_and_a_redis_url_names_the_extra(projec
             f"Error: {project.config}: [taskctl] database 'redis://h:6379/0' is Redis, and the redis package "
             "is not installed: pip install 'taskctl[redis]'"
         ]
+
+
+@pytest.mark.sqlite
+def test_sqlite_utils_loads_only_to_change_the_schema(project: Project) -> None:
+    assert "sqlite_utils" in loaded("--config", str(project.config), "enqueue", "add", "1", cwd=project.root)
+    # The database is made now, its schema whole: neither an enqueue nor a consumer needs it.
+    for command in (["enqueue", "add", "2"], ["run-consumer", "--burst"]):
+        modules = loaded("--config", str(project.config), *command, cwd=project.root)
+        assert "huey" in modules and "sqlite_utils" not in modules, command
+    assert project.status()["counts"]["succeeded"] == 2

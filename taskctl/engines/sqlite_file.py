@@ -83,6 +83,19 @@ def _header(path: Path) -> bytes:
     return os.pread(fd, 100, 0)
 
 
+def up_to_date(conn: sqlite3.Connection) -> bool:
+    "Is this a taskctl database with every schema step applied? migrate()'s first question, without sqlite-utils."
+    (app_id,) = conn.execute("PRAGMA application_id").fetchone()
+    if app_id != APPLICATION_ID:
+        return False
+    try:
+        sql = f"SELECT name FROM {MIGRATIONS_TABLE} WHERE migration_set = ?"
+        applied = {name for (name,) in conn.execute(sql, (MIGRATION_SET,))}
+    except sqlite3.OperationalError:  # no such table
+        return False
+    return applied.issuperset(STEPS)
+
+
 def _classify(conn: sqlite3.Connection) -> DatabaseFile:
     (app_id,) = conn.execute("PRAGMA application_id").fetchone()
     tables = tuple(sorted(name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")))

@@ -45,7 +45,7 @@ from taskctl.engines.base import (
 )
 from taskctl.engines.messages import describe, message_of, trusted_message, undeliverable, worker
 from taskctl.engines.sqlite_admin import SqliteAdmin
-from taskctl.engines.sqlite_schema import migrate
+from taskctl.engines.sqlite_file import up_to_date
 from taskctl.engines.sqlite_watch import CommitWatch
 from taskctl.model import Outcome, State, preview, to_json
 from taskctl.private_files import PRIVATE, create_file
@@ -157,6 +157,10 @@ class JobStorage(SqliteAdmin, SqliteStorage):
     def upgrade(self) -> list[str]:
         "Make the database taskctl's and bring its schema up to date; the steps applied."
         with self.lock:
+            if up_to_date(self.conn):
+                return []
+            from taskctl.engines.sqlite_schema import migrate  # sqlite-utils, ~90 ms: for a schema to change only
+
             return migrate(self.conn, self.ddl)
 
     # -- the queue and the schedule, as Huey calls them -------------------
