@@ -4,6 +4,8 @@ from typing import TYPE_CHECKING, Any
 
 from taskctl.decorators import periodic, task
 
+__version__ = "0.1.0"
+
 if TYPE_CHECKING:
     from taskctl.results import CachedResult, LatestResult, latest_result
 

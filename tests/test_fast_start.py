@@ -108,3 +108,12 @@ def test_sqlite_utils_loads_only_to_change_the_schema(project: Project) -> None:
         modules = loaded("--config", str(project.config), *command, cwd=project.root)
         assert "huey" in modules and "sqlite_utils" not in modules, command
     assert project.status()["counts"]["succeeded"] == 2
+
+
+def test_the_version_a_consumer_records_is_the_installed_one():
+    # Read from taskctl.__version__, which the build takes as the package's version.
+    import importlib.metadata
+
+    from taskctl import presence
+
+    assert presence.taskctl_version() == importlib.metadata.version("taskctl") != ""
