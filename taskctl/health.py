@@ -2,7 +2,8 @@
 
 Each problem is one line: no consumer alive, a periodic run that was due and
 never queued, a task whose recent runs all failed. Engine-neutral: it asks the
-app's store and record, never SQL or Redis.
+record, never SQL or Redis, about the tasks of the catalog (what the consumer
+runs), so a check loads neither Huey nor the task modules once a consumer ran.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from taskctl.engines.base import Record
 from taskctl.model import State, iso
 
 if TYPE_CHECKING:
-    from taskctl.app import App
+    from taskctl.catalog import Catalog
+    from taskctl.config import Settings
 
 LATE = 300.0  # seconds a periodic run may lag its minute (a busy queue) before it counts as missed
 HORIZON = 86400.0  # how far back a missed run is looked for: both engines remember a slot for 2 days
@@ -34,26 +36,32 @@ class Problem:
         return {"kind": self.kind, "task": self.task, "message": self.message}
 
 
-def check(app: App, now: float, late: float = LATE, failing_runs: int = FAILING_RUNS) -> list[Problem]:
-    "Every problem found, in a stable order: the consumer, then tasks by name."
-    settings = app.settings
-    if not app.exists:
+def check(
+    settings: Settings,
+    record: Record | None,
+    tasks: Catalog,
+    now: float,
+    late: float = LATE,
+    failing_runs: int = FAILING_RUNS,
+) -> list[Problem]:
+    "Every problem found, in a stable order: the consumer, then tasks by name. No record: none written yet."
+    if record is None:
         return [Problem("no-database", f"no database at {settings.database} yet: no consumer has run; start one")]
     problems = []
     # The record's read, not the store's (which forgets old entries): a check writes nothing.
-    if not any(c.beat_at >= now - settings.lease for c in app.record.consumers()):
+    if not any(c.beat_at >= now - settings.lease for c in record.consumers()):
         problems.append(
             Problem("no-consumer", f"no consumer is alive on {settings.location}: start `taskctl run-consumer`")
         )
-    for info in sorted(app.periodic(), key=lambda info: info.name):
-        due = last_due(info.cron or "", settings.tz, now - late)
-        if due is not None and due >= now - HORIZON and not app.store.slot_taken(info.name, due):
-            missed = f"{info.name} was due at {_when(due, settings.tz)} ({info.cron}) and did not run"
-            problems.append(Problem("overdue", missed, info.name))
-        if found := failing(app.record, info.name, failing_runs, settings.tz):
+    for entry in sorted(tasks.periodic(), key=lambda entry: entry.name):
+        due = last_due(entry.cron or "", settings.tz, now - late)
+        if due is not None and due >= now - HORIZON and not record.slot_taken(entry.name, due):
+            missed = f"{entry.name} was due at {_when(due, settings.tz)} ({entry.cron}) and did not run"
+            problems.append(Problem("overdue", missed, entry.name))
+        if found := failing(record, entry.name, failing_runs, settings.tz):
             problems.append(found)
-    on_demand = sorted(name for name, info in app.tasks.items() if not info.cron)
-    problems += [found for name in on_demand if (found := failing(app.record, name, failing_runs, settings.tz))]
+    on_demand = sorted(entry.name for entry in tasks.tasks if not entry.cron)
+    problems += [found for name in on_demand if (found := failing(record, name, failing_runs, settings.tz))]
     return problems
 
 

@@ -45,7 +45,7 @@ def test_after_a_consumer_ran_the_reading_commands_import_neither_huey_nor_the_t
     assert "no consumer" not in project.ok("tasks")
     # A task named by its suffix is found in the catalog, not by importing the modules.
     reading = (["status"], ["tasks"], ["history", "--task", "add"], ["stats", "--task", "add"], ["results", "add"],
-               ["show", job_id[:8]])  # fmt: skip
+               ["show", job_id[:8]], ["check"])  # fmt: skip
     for command in reading:
         modules = loaded("--config", str(project.config), *command, cwd=project.root)
         needed = ("redis",) if project.engine == "redis" else ()  # the record's own client

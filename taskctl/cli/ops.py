@@ -27,15 +27,15 @@ def check(
     from taskctl.model import dumps
 
     obj = state(ctx)
-    app = obj.reader
-    problems = health.check(app, time.time(), late, failures)
+    tasks = obj.catalog  # what the consumer runs: no Huey, no task modules, once one has run
+    problems = health.check(obj.settings, obj.record_if_any, tasks, time.time(), late, failures)
     if as_json:
         typer.echo(dumps({"ok": not problems, "problems": [p.to_json() for p in problems]}))
     elif problems:
         for problem in problems:
             typer.echo(f"{problem.kind}: {problem.message}")
     else:
-        periodic = len(app.periodic())
+        periodic = len(tasks.periodic())
         typer.echo(f"ok: a consumer is alive, {periodic} periodic task(s) on time, no task failing")
     if problems:
         raise typer.Exit(1)
