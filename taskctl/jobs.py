@@ -18,12 +18,12 @@ from taskctl.engines.base import Record
 from taskctl.errors import BadSignature, JobFailed, NotPlainData, NotPossible, UnknownTask, UsageError, WaitTimeout
 from taskctl.model import Job, Snapshot, State, Upcoming
 from taskctl.names import resolve_name
-from taskctl.stats import TaskStats, task_stats
 
 if TYPE_CHECKING:
     from taskctl.app import App, TaskInfo
     from taskctl.catalog import Catalog
     from taskctl.config import Settings
+    from taskctl.stats import TaskStats
 
 _KWARG = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=(.*)$", re.DOTALL)
 
@@ -251,6 +251,8 @@ def task_name(known: Callable[[], list[str]], record: Record, name: str | None) 
 
 def stats(record: Record, window: float, task: str | None = None, now: float | None = None) -> list[TaskStats]:
     "`taskctl stats`: per task over the last `window` seconds."
+    from taskctl.stats import task_stats
+
     now = time.time() if now is None else now
     return task_stats(record.finished_since(now - window, task), now - window, now)
 

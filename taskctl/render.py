@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, tzinfo
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich import box
 from rich.console import Group, OverflowMethod, RenderableType
@@ -20,8 +20,10 @@ from rich.text import Text
 
 from taskctl.escape import CONTROL as _CONTROL
 from taskctl.model import Attempt, CachedResult, Job, Snapshot, State, TaskSummary, Upcoming, iso
-from taskctl.stats import TaskStats
 from taskctl.times import human_duration
+
+if TYPE_CHECKING:
+    from taskctl.stats import TaskStats
 
 STATE_STYLES = {
     "queued": "cyan",

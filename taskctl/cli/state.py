@@ -161,11 +161,12 @@ def console() -> Console:
     spaces rich pads each line with up to the table's width."""
     from rich.console import Console
 
+    # emoji=False: a `:name:` in a header or a value stays text (and rich's emoji table, ~4 ms, unloaded).
     if sys.stdout.isatty():
-        return Console(file=sys.stdout, highlight=False)
+        return Console(file=sys.stdout, highlight=False, emoji=False)
     width = None if "COLUMNS" in os.environ else 200
     # rich needs only write, flush and isatty of its file.
-    return Console(file=cast(TextIO, TrimmedLines(sys.stdout)), highlight=False, width=width)
+    return Console(file=cast(TextIO, TrimmedLines(sys.stdout)), highlight=False, width=width, emoji=False)
 
 
 class TrimmedLines(io.TextIOBase):
