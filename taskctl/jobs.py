@@ -241,12 +241,14 @@ def task_name(known: Callable[[], list[str]], record: Record, name: str | None) 
     that read pass the catalog's, and load neither Huey nor the task modules."""
     if name is None:
         return None
+    names = known()
     try:
-        return resolve_name(name, known())
+        return resolve_name(name, names)
     except UnknownTask:
         if record.has_task(name):
             return name
-        raise
+        # A task with history but not known: gone from the code, or added since the consumer started.
+        return resolve_name(name, sorted({*names, *record.tasks_with_history()}))
 
 
 def stats(record: Record, window: float, task: str | None = None, now: float | None = None) -> list[TaskStats]:

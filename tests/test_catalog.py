@@ -47,7 +47,8 @@ def test_after_a_consumer_ran_the_reading_commands_import_neither_huey_nor_the_t
     reading = (["status"], ["tasks"], ["history", "--task", "add"], ["stats", "--task", "add"], ["results", "add"],
                ["show", job_id[:8]], ["check"])  # fmt: skip
     for command in reading:
-        modules = loaded("--config", str(project.config), *command, cwd=project.root)
+        # `check` exits 1: no consumer is alive.
+        modules = loaded("--config", str(project.config), *command, cwd=project.root, code=int(command == ["check"]))
         needed = ("redis",) if project.engine == "redis" else ()  # the record's own client
         assert project.module not in modules, command
         assert heavy(modules, tuple(name for name in (*HEAVY, "pydantic") if name not in needed)) == [], command
@@ -133,3 +134,34 @@ def test_status_watch_reads_the_catalog_again_for_each_frame(project):
         finally:
             if process.poll() is None:
                 process.kill()
+
+
+def test_a_task_added_since_the_consumer_started_is_found_by_its_suffix_in_the_history(project):
+    consumer = project.start_consumer()
+    try:
+        wait_until(lambda: recorded(project), what="the consumer to record its tasks", consumer=consumer)
+        with (project.root / f"{project.module}.py").open("a") as source:
+            source.write("\n\n@task()\ndef mul(a, b):\n    return a * b\n")
+        queued = project.run("enqueue", "mul", "2", "3")  # a new process: it imports the module as it is now
+        assert queued.returncode == 0, queued.stderr
+        job_id = queued.stdout.strip()
+        # The consumer does not have `mul`: the job fails, and is in the history.
+        wait_until(lambda: project.job(job_id)["state"] == "failed", what="the job to fail", consumer=consumer)
+        found = [json.loads(project.ok(*command, "--json")) for command in (["history", "--task", "mul"],
+                                                                            ["stats", "--task", "mul"])]  # fmt: skip
+    finally:
+        stop(consumer, signal.SIGTERM)
+    assert [job["id"] for job in found[0]["jobs"]] == [job_id]
+    assert [row["task"] for row in found[1]["tasks"]] == [f"{project.module}.mul"]
+    assert "did you mean" in project.cli("history", "--task", "mull").stderr
+
+
+def test_history_and_stats_without_a_task_read_the_record_alone(project):
+    job_id = project.enqueue("add", "1")
+    project.burst()
+    (project.root / f"{project.module}.py").write_text("this is not python\n")  # and no consumer is alive
+    # New processes: this one has the module imported already.
+    history, stats = project.run("history", "--json"), project.run("stats", "--json")
+    assert history.returncode == stats.returncode == 0, history.stderr + stats.stderr
+    assert [job["id"] for job in json.loads(history.stdout)["jobs"]] == [job_id]
+    assert [row["runs"] for row in json.loads(stats.stdout)["tasks"]] == [1]

@@ -25,20 +25,24 @@ PROBE = """
 import json, sys
 from taskctl.launch import main
 sys.argv = ["taskctl", *sys.argv[1:]]
+code = 0
 try:
     main()
-except SystemExit:
-    pass
-sys.stderr.write("\\n" + json.dumps(sorted(sys.modules)) + "\\n")
+except SystemExit as exc:
+    code = exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 1
+sys.stderr.write("\\n" + json.dumps({"code": code, "modules": sorted(sys.modules)}) + "\\n")
 """
 
 
-def loaded(*args: str, cwd: object = None) -> set[str]:
-    "The modules a real `taskctl ARGS` process imported, to its end."
+def loaded(*args: str, cwd: object = None, code: int = 0) -> set[str]:
+    "The modules a real `taskctl ARGS` process imported, to its end; it must exit with `code`."
     done = subprocess.run(
         [sys.executable, "-c", PROBE, *args], capture_output=True, text=True, env=subprocess_env(), cwd=cwd, timeout=60
     )
-    return set(json.loads(done.stderr.strip().splitlines()[-1]))
+    *printed, last = done.stderr.strip().splitlines()
+    found = json.loads(last)
+    assert found["code"] == code and "Traceback" not in done.stderr, (args, done.stdout, printed)
+    return set(found["modules"])
 
 
 def heavy(modules: set[str], names: tuple[str, ...] = HEAVY) -> list[str]:

@@ -62,7 +62,7 @@ def history(
     window = _window(since, "2h") if since is not None else None
     obj = state(ctx)
     record, tz = obj.record, obj.tz
-    name = jobs.task_name(obj.catalog.names, record, task)
+    name = jobs.task_name(lambda: obj.catalog.names(), record, task)
     found = record.history(limit + 1, name, ended, time.time() - window if window is not None else None)
     shown, more = found[:limit], len(found) > limit
     output(
@@ -96,7 +96,7 @@ def stats(
     window = _window(since, "24h")
     obj = state(ctx)
     record, tz = obj.record, obj.tz
-    name = jobs.task_name(obj.catalog.names, record, task)
+    name = jobs.task_name(lambda: obj.catalog.names(), record, task)
     rows = jobs.stats(record, window, name)
     output(
         as_json,
@@ -131,7 +131,7 @@ def results(
             lambda width: results_table(found[:limit], len(found), width, tz, now),
         )
         return
-    name = jobs.task_name(obj.catalog.names, record, task)
+    name = jobs.task_name(lambda: obj.catalog.names(), record, task)
     result = record.result(name) if name else None  # whole: not the listing's preview
     if result is None:
         raise TaskctlError(
