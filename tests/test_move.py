@@ -82,6 +82,7 @@ def test_move_refuses_while_a_consumer_runs_and_checks_its_target(project: Proje
     for target, fragment in (("postgres://x/1", "unknown scheme"), ("redis://:secret@127.0.0.1:1/0", "password")):
         result = project.cli("move", "--to", target)
         assert result.exit_code == 2 and fragment in result.stderr and "secret" not in result.stderr
+        assert result.stderr.startswith("Error: --to ") and str(project.config) not in result.stderr
     result = project.cli("move", "--to", "redis://127.0.0.1:1/0")  # nothing listens there
     assert result.exit_code == 1 and "cannot use Redis at redis://127.0.0.1:1/0" in result.stderr
     assert "Traceback" not in result.stderr

@@ -34,7 +34,8 @@ def move(
     try:
         url = validate_url(settings.path, to)
     except ConfigError as exc:
-        raise UsageError(str(exc).replace("[taskctl] database", "--to")) from None
+        # The option's problem, not the config file's: without its path, and named --to.
+        raise UsageError(str(exc).removeprefix(f"{settings.path}: ").replace("[taskctl] database", "--to")) from None
     if url is None:
         raise UsageError(f"--to {to!r} is not a redis:// or rediss:// URL")
     from taskctl import move as moving  # Huey and both engines, for this command only
