@@ -1,4 +1,6 @@
-"""Pure functions: plain data in, rich renderables out. Nothing else builds tables.
+"""Pure functions: plain data in, rich renderables out. Nothing else builds tables but
+its two neighbours, on its helpers: render_detail.py (one job or result in full) and
+render_workers.py (the consumers).
 
 Everything a task produced is shown as text: never read as rich markup, and
 with control characters made visible, so a result cannot restyle or clear the
@@ -14,12 +16,11 @@ from typing import TYPE_CHECKING, Any
 
 from rich import box
 from rich.console import Group, OverflowMethod, RenderableType
-from rich.highlighter import JSONHighlighter
 from rich.table import Column, Table
 from rich.text import Text
 
 from taskctl.escape import CONTROL as _CONTROL
-from taskctl.model import Attempt, CachedResult, Job, Snapshot, State, TaskSummary, Upcoming, iso
+from taskctl.model import Attempt, CachedResult, Job, Snapshot, State, TaskSummary, Upcoming
 from taskctl.times import human_duration
 
 if TYPE_CHECKING:
@@ -105,7 +106,7 @@ SPARK = " ▁▂▃▄▅▆▇█"
 _ERRORS = {"error", "result / error"}
 
 
-def _table(title: str, *columns: str) -> Table:
+def titled_table(title: str, *columns: str) -> Table:
     table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
     for column in columns:
         width = max(len(column), _MIN_WIDTH.get(column, 0))
@@ -125,7 +126,7 @@ _DROPPABLE = (
 _SQUEEZABLE = {"args", "error", "value", "result / error", "worker", "last error"}  # these wrap, to ~16 wide
 
 
-def _fit(table: Table, width: int | None) -> Table:
+def fit(table: Table, width: int | None) -> Table:
     "Drop the least useful columns until what is left fits in `width` characters."
     if not width:
         return table
@@ -178,13 +179,13 @@ def jobs_table(
         "running": ("id", "task", "args", "worker", "started", "elapsed", "attempts"),
         "failed": ("id", "task", "error", "attempts", "failed at"),
     }[kind]
-    table = _table(title, *columns)
+    table = titled_table(title, *columns)
     for job in jobs:
         table.add_row(*_job_cells(job, kind, tz, now, overdue))
     _more(table, sum(1 for job in jobs if isinstance(job, Job)), total)
     if kind == "queued" and not any(isinstance(job, Job) and job.eta for job in jobs):
         table.columns = [c for c in table.columns if c.header != "runs at"]
-    return _fit(table, width)
+    return fit(table, width)
 
 
 def _job_cells(
@@ -258,7 +259,7 @@ def results_table(
 ) -> RenderableType:  # fmt: skip
     if not results:
         return Text("Cached results: none yet", style="dim")
-    table = _table("Cached results (latest success of each task)", "task", "computed at", "age", "took", "value")
+    table = titled_table("Cached results (latest success of each task)", "task", "computed at", "age", "took", "value")
     for result in results:
         table.add_row(
             plain(result.task, limit=40),
@@ -268,7 +269,7 @@ def results_table(
             plain(result.value_preview or json.dumps(result.value, default=str, ensure_ascii=False), limit=60),
         )
     _more(table, len(results), total)
-    return _fit(table, width)
+    return fit(table, width)
 
 
 def status_view(
@@ -312,7 +313,9 @@ def tasks_table(
 ) -> RenderableType:
     if not rows:
         return Text("No tasks registered: check [taskctl] modules in the config", style="yellow")
-    table = _table("Tasks", "task", "kind", "schedule", "next run", "retries", "timeout", "last run", "outcome", "took")
+    table = titled_table(
+        "Tasks", "task", "kind", "schedule", "next run", "retries", "timeout", "last run", "outcome", "took"
+    )
     for row in rows:
         last = row.last_run
         table.add_row(
@@ -327,7 +330,7 @@ def tasks_table(
             human_duration(last.duration) if last else "",
         )
     _more(table, len(rows), total)
-    return _fit(table, width)
+    return fit(table, width)
 
 
 def _next_run(row: TaskSummary, tz: tzinfo | None) -> Text:
@@ -343,7 +346,9 @@ def history_table(
     "Finished jobs, newest first; `more` when --limit held some back."
     if not jobs:
         return Text("History: no finished jobs match", style="dim")
-    table = _table("History (newest first)", "id", "task", "state", "finished", "took", "attempts", "result / error")
+    table = titled_table(
+        "History (newest first)", "id", "task", "state", "finished", "took", "attempts", "result / error"
+    )
     for job in jobs:
         outcome = error_cell(job) if job.error and job.state is not State.SUCCEEDED else None
         table.add_row(
@@ -358,7 +363,7 @@ def history_table(
     if more:
         table.caption = f"newest {len(jobs)} shown; raise --limit to see more"
         table.caption_justify = "left"
-    return _fit(table, width)
+    return fit(table, width)
 
 
 def sparkline(runs: list[int], failures: list[int]) -> Text:
@@ -376,7 +381,7 @@ def stats_table(
 ) -> RenderableType:
     if not rows:
         return Text(f"No job finished in the last {window}", style="dim")
-    table = _table(
+    table = titled_table(
         f"Per task, last {window}",
         "task", "runs", "failed", "fail %", "p50", "p95", "max", "last run", "outcome", "runs over time",
     )  # fmt: skip
@@ -397,123 +402,10 @@ def stats_table(
     if more:
         table.caption += "; more tasks with a higher --limit"
     table.caption_justify = "left"
-    _fit(table, width)
+    fit(table, width)
     if table.columns[-1].header != "runs over time":  # too narrow for the chart
         table.caption = "more tasks with a higher --limit" if more else None
     return table
-
-
-def job_detail(
-    job: Job,
-    attempts: list[Attempt],
-    result: tuple[bool, Any] = (False, None),
-    width: int | None = None,
-    tz: tzinfo | None = None,
-    now: float = 0.0,
-) -> RenderableType:
-    "Everything about one job, every value whole; `result` is (kept?, the whole value)."
-    grid = Table.grid(padding=(0, 2))
-    grid.add_column(style="bold", no_wrap=True)
-    grid.add_column(overflow="fold")
-    fields: list[tuple[str, Any]] = [
-        ("id", Text(job.id)),
-        ("task", Text(literal(job.task or "?"))),
-        ("state", state_text(job.state)),
-        *(
-            [("call", Text(literal(job.args_preview)))]
-            if job.args_preview
-            else [
-                ("args", _json_text(list(job.args), compact_up_to=80)),
-                ("kwargs", _json_text(job.kwargs or {}, compact_up_to=80)),
-            ]
-        ),
-        ("priority", str(job.to_json()["priority"])),
-        ("runs at", iso(job.eta, tz) if job.state.waiting else None),
-        ("enqueued", iso(job.enqueued_at, tz)),
-        ("first start", iso(attempts[0].started_at, tz) if len(attempts) > 1 else None),
-        ("started", iso(job.started_at, tz)),
-        ("finished", iso(job.finished_at, tz)),
-        ("took", human_duration(job.duration) + (" (the last attempt)" if len(attempts) > 1 else "")),
-        ("elapsed", human_duration(job.elapsed(now))),
-        ("attempts", str(job.attempts)),
-        ("worker", job.worker and Text(literal(job.worker))),
-        ("retry of", job.retry_of),
-        ("retried as", job.retried_as),
-        _result_field(job, result),
-        ("cause", (cause := job.cause) and Text(literal(cause.text), style="red")),
-        ("error", job.error and Text(literal(job.error), style="red")),
-    ]
-    for name, value in fields:
-        if value not in (None, ""):
-            grid.add_row(name, value)
-    parts: list[RenderableType] = [grid]
-    if attempts:
-        table = _table("Attempts", "#", "started", "finished", "took", "worker", "outcome", "error")
-        for attempt in attempts:
-            table.add_row(
-                str(attempt.attempt),
-                short_time(attempt.started_at, tz),
-                short_time(attempt.finished_at, tz),
-                human_duration(attempt.duration),
-                plain(attempt.worker or "", limit=40),
-                state_text(attempt.outcome.value),
-                error_cell(attempt),
-            )
-        parts += [Text(), _fit(table, width)]
-    parts += _tracebacks(attempts, job)
-    return Group(*parts)
-
-
-def _result_field(job: Job, result: tuple[bool, Any]) -> tuple[str, Any]:
-    "The whole value when it is still stored, else the record's preview (cut at 200 characters)."
-    kept, value = result
-    if kept:
-        return "result", _json_text(value, compact_up_to=80)
-    if job.result_preview is None:
-        return "result", None
-    return "result (preview)", Text(literal(job.result_preview))
-
-
-def _tracebacks(attempts: list[Attempt], job: Job) -> list[RenderableType]:
-    "Each failed attempt's traceback, once: a repeat says which attempt it matches."
-    found = [(a.attempt, a.traceback) for a in attempts if a.traceback]
-    if not found and job.traceback:
-        found = [(job.attempts, job.traceback)]
-    parts: list[RenderableType] = []
-    seen: dict[str, int] = {}
-    for number, traceback in found:
-        if traceback in seen:
-            parts.append(Text(f"Attempt {number}: the same traceback as attempt {seen[traceback]}", style="dim"))
-            continue
-        seen[traceback] = number
-        from rich.syntax import Syntax  # pygments: ~30 ms of imports, for a traceback alone
-
-        parts += [
-            Text(f"\nTraceback of attempt {number}", style="bold"),
-            Syntax(literal(traceback.rstrip()), "pytb", theme="ansi_dark", background_color="default", word_wrap=True),
-        ]
-    return parts
-
-
-def result_detail(result: CachedResult, tz: tzinfo | None = None, now: float = 0.0) -> RenderableType:
-    "One cached result: where it came from, then the whole value, pretty-printed."
-    header = Text.assemble(
-        (result.task, "bold"),
-        f"  computed {iso(result.computed_at, tz)} (age {human_duration(result.age(now))}), ",
-        f"took {human_duration(result.duration)}, job {result.job_id}",
-        style="",
-    )
-    return Group(header, _json_text(result.value))
-
-
-def _json_text(value: Any, compact_up_to: int = 0) -> Text:
-    "JSON, indented unless it fits in `compact_up_to` characters, coloured by a highlighter (never parsed as markup)."
-    dumped = json.dumps(value, default=str, ensure_ascii=False)
-    if len(dumped) > compact_up_to:
-        dumped = json.dumps(value, default=str, ensure_ascii=False, indent=2)
-    text = Text(literal(dumped))
-    JSONHighlighter().highlight(text)
-    return text
 
 
 def _more(table: Table, shown: int, total: int | None) -> None:

@@ -16,7 +16,8 @@ from rich.console import Console
 from taskctl.app import build_app
 from taskctl.config import load_settings
 from taskctl.model import Run, State
-from taskctl.render import job_detail, status_view
+from taskctl.render import status_view
+from taskctl.render_detail import job_detail
 from taskctl.stats import percentile, task_stats
 
 HOSTILE = "[red]x\x1b[2J"  # rich markup, and the escape sequence that clears a terminal

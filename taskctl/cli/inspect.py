@@ -24,7 +24,7 @@ def show(
     """Everything about one job: arguments, state, every attempt, the traceback."""
     from taskctl import jobs
     from taskctl.model import State
-    from taskctl.render import job_detail
+    from taskctl.render_detail import job_detail
     from taskctl.steering import find_job
 
     obj = state(ctx)
@@ -119,7 +119,8 @@ def results(
     """The cached results: the latest success of each task. Reading deletes nothing."""
     from taskctl import jobs
     from taskctl.errors import TaskctlError
-    from taskctl.render import result_detail, results_table
+    from taskctl.render import results_table
+    from taskctl.render_detail import result_detail
 
     obj = state(ctx)
     record, tz, now = obj.record, obj.tz, time.time()
