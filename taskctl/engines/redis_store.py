@@ -3,7 +3,7 @@
 A job's hash is its record, and the queue, the schedule and every other index
 are sorted sets of its id. Each change in the state table of engines/base.py
 (drawn once, for both engines) is one method here, and one Lua script
-(redis_scripts.py) that moves the index entries and writes the record together,
+(lua/, loaded by redis_scripts.py) that moves the index entries and writes the record together,
 so a job is never queued but unrecorded, nor gone from both.
 
 `due` is the moment between the schedule and the queue: Huey enqueues what
@@ -593,7 +593,7 @@ _META = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
 def _claimer() -> str:
-    "This worker as ENQUEUE compares it with a running job's holder, in one argument."
+    "This worker as the enqueue script (lua/enqueue.lua) compares it with a running job's holder, in one argument."
     host, pid, thread = worker()
     return f"{host}\n{pid}\n{thread}"
 
