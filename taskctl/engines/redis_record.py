@@ -4,7 +4,7 @@ Every answer comes from an index: counts from the counts hash, lists from
 sorted-set ranges with a LIMIT, then one pipelined HMGET of the fields shown.
 It never reads a job's `data` (the pickled message), so nothing here unpickles,
 and it imports neither Huey nor the write side: a web app opens it from a URL.
-The key layout is drawn in redis_store.py.
+The key layout is drawn in redis_scripts.py.
 """
 
 from __future__ import annotations

@@ -5,15 +5,45 @@ this module loads them, and names the keys they share with the Python side.
 Redis runs a script whole, with nothing in between, so the queue entry, the
 job's hash, its indexes and the counts by state change together (BullMQ's
 moveToActive and moveToFinished work the same way). Each script begins with
-LIB (lua/lib.lua), whose `update` unindexes a job by its old fields, writes the new ones and
-indexes it again: a job's index entries are a function of its hash, and no
-script keeps an index by hand.
+LIB (lua/lib.lua), whose `update` unindexes a job by its old fields, writes the
+new ones and indexes it again: a job's index entries are a function of its
+hash, and no script keeps an index by hand.
 
 KEYS[1] is the queue's prefix, `taskctl:{queue}:`. Every key is built from it
 and shares its hash tag, so a cluster would keep them all in one slot. Record
 times (enqueued, started, finished) come from the caller's clock, as on
 SQLite; leases come from Redis's own clock (TIME), so no host's clock decides
 whether another host's job is lost. Nothing here unpickles: `data` is opaque.
+
+Keys, all under `taskctl:{queue}:` (one hash tag, so one cluster slot):
+
+    job:<id>        hash    task, args, kwargs (JSON), state, priority, eta, seq, data (the
+                            pickled message while the job waits, runs or failed), retries,
+                            enqueued_at, started_at, finished_at, duration, attempts, worker_host,
+                            worker_pid, worker_thread, owner, lease_until, error_type,
+                            error_message, traceback, result_preview, retry_of, retried_as
+    attempts:<id>   hash    `<n>:<field>` of each attempt n (started_at, finished_at, duration,
+                            worker, outcome, error_type, error_message, traceback)
+    queue           zset    queued: score -priority, member `<seq, 16 digits>:<id>`, so the
+                            highest priority comes first, then enqueue order
+    schedule        zset    scheduled and retrying: score eta, member `<seq>:<id>`
+    leases          zset    running and due: score the lease deadline, by Redis's clock
+    finished        zset    final jobs: score finished_at; also finished:<state> per final
+                            state, and task:<task> per task
+    retryable       zset    failed and not retried yet (`retry --failed`): score finished_at
+    ids             zset    every job, score 0: a unique id prefix resolves by ZRANGEBYLEX
+    counts          hash    state -> jobs, kept by the scripts (`status` is O(1))
+    tasks           hash    task -> jobs in the record;  history  set: tasks with finished jobs
+    seq             string  enqueue order across hosts (INCR), not a host's clock
+    wake            list    markers: each job queued pushes one, an idle worker BLPOPs one (its
+                            claim sent right behind), an empty claim drops them all (stale)
+    results         hash    task -> JSON of its latest success: job_id, value, computed_at, duration
+    huey:kv         hash    Huey's result store (return values, revoke flags, locks)
+    huey:counters   hash    Huey's counters (chords)
+    catalog         string  what the latest consumer to start runs: its tasks and their options (JSON)
+    consumers       hash    owner -> a live consumer's JSON (host, pid, last beat, what it runs)
+    known_tasks     set     the tasks consumers have served (latest_result tells a typo by them)
+    slot:<task>:<minute>    string  a periodic run queued for that minute (expires after 2 days)
 """
 
 from __future__ import annotations
@@ -21,7 +51,7 @@ from __future__ import annotations
 import hashlib
 from importlib.resources import files
 
-# Keys under the prefix; redis_store.py's docstring draws the layout.
+# Keys under the prefix, as the docstring draws them.
 QUEUE, SCHEDULE, LEASES = "queue", "schedule", "leases"
 FINISHED, RETRYABLE, IDS, COUNTS = "finished", "retryable", "ids", "counts"
 TASKS, HISTORY, SEQ, WAKE = "tasks", "history", "seq", "wake"

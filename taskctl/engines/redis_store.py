@@ -3,42 +3,15 @@
 A job's hash is its record, and the queue, the schedule and every other index
 are sorted sets of its id. Each change in the state table of engines/base.py
 (drawn once, for both engines) is one method here, and one Lua script
-(lua/, loaded by redis_scripts.py) that moves the index entries and writes the record together,
-so a job is never queued but unrecorded, nor gone from both.
+(lua/, loaded by redis_scripts.py) that moves the index entries and writes the
+record together, so a job is never queued but unrecorded, nor gone from both.
 
 `due` is the moment between the schedule and the queue: Huey enqueues what
 read_schedule returns right after the call, and the lease brings it back if it
 never does. Readers show it as queued.
 
-Keys, all under `taskctl:{queue}:` (one hash tag, so one cluster slot):
-
-    job:<id>        hash    task, args, kwargs (JSON), state, priority, eta, seq, data (the
-                            pickled message while the job waits, runs or failed), retries,
-                            enqueued_at, started_at, finished_at, duration, attempts, worker_host,
-                            worker_pid, worker_thread, owner, lease_until, error_type,
-                            error_message, traceback, result_preview, retry_of, retried_as
-    attempts:<id>   hash    `<n>:<field>` of each attempt n (started_at, finished_at, duration,
-                            worker, outcome, error_type, error_message, traceback)
-    queue           zset    queued: score -priority, member `<seq, 16 digits>:<id>`, so the
-                            highest priority comes first, then enqueue order
-    schedule        zset    scheduled and retrying: score eta, member `<seq>:<id>`
-    leases          zset    running and due: score the lease deadline, by Redis's clock
-    finished        zset    final jobs: score finished_at; also finished:<state> per final
-                            state, and task:<task> per task
-    retryable       zset    failed and not retried yet (`retry --failed`): score finished_at
-    ids             zset    every job, score 0: a unique id prefix resolves by ZRANGEBYLEX
-    counts          hash    state -> jobs, kept by the scripts (`status` is O(1))
-    tasks           hash    task -> jobs in the record;  history  set: tasks with finished jobs
-    seq             string  enqueue order across hosts (INCR), not a host's clock
-    wake            list    markers: each job queued pushes one, an idle worker BLPOPs one (its
-                            claim sent right behind), an empty claim drops them all (stale)
-    results         hash    task -> JSON of its latest success: job_id, value, computed_at, duration
-    huey:kv         hash    Huey's result store (return values, revoke flags, locks)
-    huey:counters   hash    Huey's counters (chords)
-    catalog         string  what the latest consumer to start runs: its tasks and their options (JSON)
-
 Record times are the caller's clock, as on SQLite; leases are Redis's. The
-read side is redis_record.py.
+keys are drawn in redis_scripts.py; the read side is redis_record.py.
 """
 
 from __future__ import annotations
@@ -66,7 +39,6 @@ from taskctl.engines import redis_prune
 from taskctl.engines import redis_scripts as lua
 from taskctl.engines.base import (
     DUE,
-    Consumer,
     HueyWrites,
     Progress,
     RevokeFlags,
@@ -77,7 +49,7 @@ from taskctl.engines.base import (
     shown_state,
 )
 from taskctl.engines.messages import describe, message_of, trusted_message, undeliverable, worker
-from taskctl.engines.redis_record import consumer_entry, consumer_from_entry
+from taskctl.engines.redis_admin import RedisAdmin, check_eviction, result_head
 from taskctl.model import State, preview, to_json
 from taskctl.signing import load_trusted
 from taskctl.times import to_epoch
@@ -91,7 +63,7 @@ CLOCK_CHECK = 60.0  # seconds between measures of this host's clock against Redi
 BATCH = 500  # jobs per script call of a read_schedule or a purge: no call blocks Redis for long
 
 
-class RedisJobStorage(BaseStorage):
+class RedisJobStorage(RedisAdmin, BaseStorage):
     "A Huey storage on Redis whose queue and schedule are indexes of the job record."
 
     blocking = True  # dequeue waits for a wake-up marker: Huey's workers need not poll
@@ -121,7 +93,7 @@ class RedisJobStorage(BaseStorage):
         self.url = url
         self._options = {**kwargs, **({"password": password} if password else {})}
         self._connect()
-        _check_eviction(self.conn)
+        check_eviction(self.conn)
         os.register_at_fork(after_in_child=partial(_reconnect, weakref.ref(self)))
 
     def _connect(self) -> None:
@@ -263,62 +235,11 @@ class RedisJobStorage(BaseStorage):
     def flush_schedule(self) -> None:
         redis_prune.flush(self, {"scheduled", "retrying", DUE})
 
-    # -- Huey's result store and counters: a hash each, as Huey's RedisStorage keeps them
-
-    def put_data(self, key: bytes | str, value: bytes, is_result: bool = False) -> None:
-        self.conn.hset(self._key(lua.HUEY_KV), key, value)
-
-    def peek_data(self, key: bytes | str) -> Any:
-        value = self.conn.hget(self._key(lua.HUEY_KV), key)
-        return EmptyData if value is None else value
-
-    def peek_many(self, keys: list[Any]) -> dict[Any, bytes]:
-        if self._flags.known_absent(keys):
-            return {}
-        values = self.conn.hmget(self._key(lua.HUEY_KV), keys) if keys else []
-        return {k: v for k, v in zip(keys, values, strict=True) if v is not None}
-
-    def pop_data(self, key: bytes | str) -> Any:
-        pipe = self.conn.pipeline()  # MULTI: two readers never both get the value
-        pipe.hget(self._key(lua.HUEY_KV), key)
-        pipe.hdel(self._key(lua.HUEY_KV), key)
-        value, _ = pipe.execute()
-        return EmptyData if value is None else value
-
-    def delete_data(self, key: bytes | str) -> bool:
-        return self.conn.hdel(self._key(lua.HUEY_KV), key) != 0
-
-    def has_data_for_key(self, key: bytes | str) -> bool:
-        return bool(self.conn.hexists(self._key(lua.HUEY_KV), key))
-
-    def put_if_empty(self, key: bytes | str, value: bytes, ttl: float | None = None) -> bool:
-        if ttl is not None:  # HEXPIRE needs Redis 7.4; taskctl supports 7.0
-            raise NotImplementedError("ttl is not supported by this storage.")
-        return bool(self.conn.hsetnx(self._key(lua.HUEY_KV), key, value))
-
-    def result_store_size(self) -> int:
-        return self.conn.hlen(self._key(lua.HUEY_KV))
-
-    def result_items(self) -> dict[str, bytes]:
-        return {k.decode(): v for k, v in self.conn.hgetall(self._key(lua.HUEY_KV)).items()}
-
-    def flush_results(self) -> None:
-        self.conn.delete(self._key(lua.HUEY_KV))
-
-    def incr(self, key: str, amount: int = 1) -> int:
-        return self.conn.hincrby(self._key(lua.HUEY_COUNTERS), key, amount)
-
-    def delete_counter(self, key: str) -> None:
-        self.conn.hdel(self._key(lua.HUEY_COUNTERS), key)
-
-    def flush_counters(self) -> None:
-        self.conn.delete(self._key(lua.HUEY_COUNTERS))
-
     # -- outcomes, as taskctl's Huey and its hooks report them -------------
 
     def record_success(self, job_id: str, value: Any, writes: HueyWrites | None = None) -> None:
         "The job succeeded: clear its message, keep a preview, cache the whole value."
-        now, shown, head = time.time(), preview(value), _result_head(job_id, to_json(value))
+        now, shown, head = time.time(), preview(value), result_head(job_id, to_json(value))
         if not self._run("succeed", job_id, *worker(), now, shown, head, *_huey(writes)):  # recovered as lost meanwhile
             self._run("late", job_id, *worker(), now, "succeeded", *LATE, shown, head)
 
@@ -353,57 +274,7 @@ class RedisJobStorage(BaseStorage):
         "The consumer stopped mid-run: the job goes back to the queue to run again."
         self._run("interrupt", job_id, self.owner, time.time())
 
-    # -- the consumer's heartbeat: presence and leases ------------------------
-
-    def beat(self, me: Consumer, forget_before: float) -> None:
-        "This consumer is alive (a hash of consumers, each with its last beat); long-dead ones are forgotten."
-        self.conn.hset(self._key(lua.CONSUMERS), self.owner, consumer_entry(me))
-        self.consumers(forget_before)
-
-    def register_tasks(self, names: list[str]) -> None:
-        "The tasks a consumer serves, kept (with those of earlier ones) for readers that import no task module."
-        if names:
-            self.conn.sadd(self._key(lua.KNOWN_TASKS), *names)
-
-    def record_catalog(self, text: str, at: float) -> None:
-        "What this consumer runs (catalog.py's JSON), replacing what an earlier one recorded."
-        self.conn.set(self._key(lua.CATALOG), text)
-
-    def leave(self) -> None:
-        self.conn.hdel(self._key(lua.CONSUMERS), self.owner)
-
-    def consumers(self, alive_since: float) -> list[Consumer]:
-        "Consumers whose last beat is at or after `alive_since`; older entries are forgotten."
-        found: list[Consumer] = []
-        gone: list[Consumer] = []
-        for owner, raw in self.conn.hgetall(self._key(lua.CONSUMERS)).items():
-            consumer = consumer_from_entry(owner.decode(), raw, self.name)
-            (gone if consumer.beat_at < alive_since else found).append(consumer)
-        if gone:
-            self.conn.hdel(self._key(lua.CONSUMERS), *(c.owner for c in gone))
-        return sorted(found, key=lambda c: c.started_at)
-
-    def moved_to(self) -> str | None:
-        "Redis is where a record moves to, never from."
-        return None
-
-    def import_job(self, job: dict[str, Any], attempts: list[dict[str, Any]]) -> bool:
-        "A job copied from another engine, as it was; False if it is here already."
-        fields = [x for name, value in job.items() if value is not None for x in (name, _text(value))]
-        marks = [x for a in attempts for name, value in a.items() if value is not None
-                 for x in (f"{a['attempt']}:{name}", _text(value))]  # fmt: skip
-        return bool(self._run("import", job["id"], *fields, "--", *marks))
-
-    def import_result(
-        self, task: str, job_id: str, value_json: str, computed_at: float, duration: float | None
-    ) -> None:
-        "A cached result copied from another engine; a newer one here is kept."
-        key = self._key(lua.RESULTS)
-        current = self.conn.hget(key, task)
-        if current is not None and json.loads(current)["computed_at"] >= computed_at:
-            return
-        tail = f', "computed_at": {computed_at!r}, "duration": {json.dumps(duration)}}}'
-        self.conn.hset(key, task, _result_head(job_id, value_json) + tail)
+    # -- the consumer's heartbeat: leases (its presence: redis_admin.py) ----
 
     def renew_leases(self, pids: list[int]) -> int:
         """The running jobs this consumer claimed, in these live processes (itself,
@@ -583,11 +454,6 @@ def _send(client: Any, *command: Any) -> Any:
         return client.execute_command(*command)
 
 
-def _result_head(job_id: str, value_json: str) -> str:
-    "A cached result's JSON up to its value; the succeed script adds when and how long (JSON is never parsed there)."
-    return '{"job_id": ' + json.dumps(job_id) + ', "value": ' + value_json
-
-
 # ensure_ascii=False: text goes as UTF-8, as redis-py sends a str, and cjson has no escapes to undo.
 _META = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
@@ -603,28 +469,6 @@ def _huey(writes: HueyWrites | None) -> tuple[bytes | str, str]:
     if writes is None:
         return "", ""
     return writes.result if writes.result is not None else "", writes.clear_revoke or ""
-
-
-def _text(value: Any) -> bytes | str:
-    "A value as a hash field holds it: bytes as they are (a message), numbers in full."
-    return value if isinstance(value, bytes | str) else repr(value) if isinstance(value, float) else str(value)
-
-
-def _check_eviction(conn: Redis) -> None:
-    "Redis evicting keys under memory pressure would delete jobs: only noeviction is safe."
-    try:
-        policy = conn.config_get("maxmemory-policy").get("maxmemory-policy")
-    except RedisConnectionError:
-        return  # not reachable yet: the first command says so
-    except RedisError as exc:  # CONFIG disabled, as on some managed services
-        logger.info("Could not read Redis's maxmemory-policy (%s); it must be noeviction.", exc)
-        return
-    if policy != "noeviction":
-        logger.warning(
-            "Redis's maxmemory-policy is %s: under memory pressure Redis would delete jobs. "
-            "Set it to noeviction (CONFIG SET maxmemory-policy noeviction, and in redis.conf).",
-            policy,
-        )
 
 
 def _reconnect(ref: weakref.ref[RedisJobStorage]) -> None:
