@@ -89,11 +89,15 @@ def up_to_date(conn: sqlite3.Connection) -> bool:
     if app_id != APPLICATION_ID:
         return False
     try:
-        sql = f"SELECT name FROM {MIGRATIONS_TABLE} WHERE migration_set = ?"
-        applied = {name for (name,) in conn.execute(sql, (MIGRATION_SET,))}
+        return _applied(conn).issuperset(STEPS)
     except sqlite3.OperationalError:  # no such table
         return False
-    return applied.issuperset(STEPS)
+
+
+def _applied(conn: sqlite3.Connection) -> set[str]:
+    "The steps sqlite-utils recorded as applied (its table must exist)."
+    sql = f"SELECT name FROM {MIGRATIONS_TABLE} WHERE migration_set = ?"
+    return {name for (name,) in conn.execute(sql, (MIGRATION_SET,))}
 
 
 def _classify(conn: sqlite3.Connection) -> DatabaseFile:
@@ -101,10 +105,7 @@ def _classify(conn: sqlite3.Connection) -> DatabaseFile:
     tables = tuple(sorted(name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")))
     if app_id == 0 and not tables:
         return DatabaseFile("empty")
-    applied = set()
-    if MIGRATIONS_TABLE in tables:
-        sql = f"SELECT name FROM {MIGRATIONS_TABLE} WHERE migration_set = ?"
-        applied = {name for (name,) in conn.execute(sql, (MIGRATION_SET,))}
+    applied = _applied(conn) if MIGRATIONS_TABLE in tables else set()
     # Releases before the application id are known by their first step, recorded since the first release.
     if app_id == APPLICATION_ID or (app_id == 0 and STEPS[0] in applied):
         return DatabaseFile("taskctl", tables, tuple(step for step in STEPS if step not in applied))
