@@ -30,6 +30,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from support import WITHOUT_REDIS
+
 ROOT = Path(__file__).resolve().parent.parent
 TARGETS = {
     "status": ("baseline", 1.3),
@@ -46,15 +48,8 @@ def commands(taskctl: str) -> dict[str, list[str]]:
         "status": [taskctl, "status"],
         "tasks": [taskctl, "tasks"],
         "burst": [taskctl, "run-consumer", "--burst"],
-        # As `pip install taskctl` leaves it, without the redis extra (this virtualenv has
-        # redis, for the tests): None in sys.modules makes `import redis` fail.
-        "burst-sqlite": [
-            sys.executable,
-            "-c",
-            "import sys; sys.modules['redis'] = None; from taskctl.launch import main; main()",
-            "run-consumer",
-            "--burst",
-        ],
+        # As `pip install taskctl` leaves it, without the redis extra (this virtualenv has redis, for the tests).
+        "burst-sqlite": [*WITHOUT_REDIS, "run-consumer", "--burst"],
     }
 
 

@@ -23,14 +23,25 @@ from pathlib import Path
 from typing import Any
 
 from pickup import cpu_seconds
-from support import BIN, TASKCTL, Figure, Incomplete, bare_project, check_log, count, env, project, spawn, stop
+from support import (
+    BIN,
+    TASKCTL,
+    WITHOUT_REDIS,
+    Figure,
+    Incomplete,
+    bare_project,
+    check_log,
+    count,
+    env,
+    project,
+    spawn,
+    stop,
+)
 
 from taskctl.app import build_app
 from taskctl.config import load_settings
 
 TYPER_FLOOR = [sys.executable, "-c", "import typer, rich.table"]
-# taskctl as installed without the [redis] extra: None in sys.modules makes `import redis` fail.
-WITHOUT_REDIS = [sys.executable, "-c", "import sys; sys.modules['redis'] = None; import taskctl.launch as t; t.main()"]
 
 
 def run(args: list[str], cwd: Path, expect: str = "") -> float:

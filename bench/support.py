@@ -26,17 +26,11 @@ BENCH = ROOT / "bench"
 BIN = Path(sys.executable).parent  # the venv's: taskctl and huey_consumer sit beside its python
 TASKCTL = str(BIN / "taskctl")
 
-# The project's tasks: `noop` is the measured job; `logged` also appends "arg time" to
-# runs.log beside the module (one write() to an O_APPEND file: lines never interleave),
-# so a bench sees what ran apart from what the record says; `stamp` returns its start.
-TASKS = """
-import os
-import time
-
-from taskctl import task
-
-LOG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "runs.log")
-
+# The tasks, the same code for both sides: `noop` is the measured job; `logged` also
+# appends "arg time" to runs.log beside the module (one write() to an O_APPEND file: lines
+# never interleave), so a bench sees what ran apart from what the record says; `stamp`
+# returns its start.
+_TASK_CODE = """
 
 @task()
 def noop(i):
@@ -58,8 +52,22 @@ def stamp():
     return time.time()
 """
 
+# The project's task module.
+TASKS = (
+    """
+import os
+import time
+
+from taskctl import task
+
+LOG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "runs.log")
+"""
+    + _TASK_CODE
+)
+
 # The same tasks on bare SqliteHuey at synchronous NORMAL, for huey_consumer (bare_tasks.huey).
-BARE_TASKS = """
+BARE_TASKS = (
+    """
 import os
 import time
 
@@ -69,27 +77,13 @@ from huey import Huey
 HERE = os.path.dirname(os.path.abspath(__file__))
 LOG = os.path.join(HERE, "runs.log")
 huey = Huey("bench", storage_class=NormalSqliteStorage, filename=os.path.join(HERE, "bare.db"))
-
-
-@huey.task()
-def noop(i):
-    return i
-
-
-@huey.task()
-def logged(i):
-    fd = os.open(LOG, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
-    try:
-        os.write(fd, f"{i} {time.time():.6f}\\n".encode())
-    finally:
-        os.close(fd)
-    return i
-
-
-@huey.task()
-def stamp():
-    return time.time()
+task = huey.task
 """
+    + _TASK_CODE
+)
+
+# taskctl as installed without the [redis] extra: None in sys.modules makes `import redis` fail.
+WITHOUT_REDIS = [sys.executable, "-c", "import sys; sys.modules['redis'] = None; import taskctl.launch as t; t.main()"]
 
 
 class Incomplete(Exception):
